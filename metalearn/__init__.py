@@ -1,0 +1,26 @@
+"""metalearn: the small PyTorch package behind the book *Learning to Learn*."""
+from metalearn import config
+from metalearn.algorithms import FewShotLearner, MetaLearner
+from metalearn.evaluate import Summary, accuracy, evaluate, mse, summarize
+from metalearn.models import MLP
+from metalearn.tasks import TaskBatch
+from metalearn.train import meta_train
+from metalearn.utils import default_device, seed_everything
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FewShotLearner",
+    "MLP",
+    "MetaLearner",
+    "Summary",
+    "TaskBatch",
+    "accuracy",
+    "config",
+    "default_device",
+    "evaluate",
+    "meta_train",
+    "mse",
+    "seed_everything",
+    "summarize",
+]

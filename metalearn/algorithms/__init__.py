@@ -1,0 +1,4 @@
+"""Few-shot learners, all following :class:`FewShotLearner`."""
+from metalearn.algorithms.base import FewShotLearner, MetaLearner
+
+__all__ = ["FewShotLearner", "MetaLearner"]
