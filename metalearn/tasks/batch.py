@@ -45,15 +45,19 @@ def check_task_batch(
     support_x: torch.Tensor,
     support_y: torch.Tensor,
     query_x: torch.Tensor,
-    query_y: torch.Tensor,
+    query_y: torch.Tensor | None = None,
 ) -> None:
-    """Raise ``ValueError`` unless the four tensors form a valid task batch.
+    """Raise ``ValueError`` unless the tensors form a valid task batch.
+
+    ``query_y`` may be ``None`` (at prediction time, when the query targets are unknown).
 
     Checks: each has a task dimension; all four agree on ``T``; each input agrees
     with its targets on the number of examples; support and query inputs have the
     same per-example shape; the support set is not empty.
     """
-    tensors = dict(support_x=support_x, support_y=support_y, query_x=query_x, query_y=query_y)
+    tensors = dict(support_x=support_x, support_y=support_y, query_x=query_x)
+    if query_y is not None:
+        tensors["query_y"] = query_y
     for name, tensor in tensors.items():
         if not isinstance(tensor, torch.Tensor):
             raise ValueError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
@@ -75,7 +79,7 @@ def check_task_batch(
         raise ValueError(
             f"support_y has {support_y.shape[1]} examples per task but support_x has {support_x.shape[1]}"
         )
-    if query_y.shape[1] != query_x.shape[1]:
+    if query_y is not None and query_y.shape[1] != query_x.shape[1]:
         raise ValueError(f"query_y has {query_y.shape[1]} examples per task but query_x has {query_x.shape[1]}")
     if support_x.shape[2:] != query_x.shape[2:]:
         raise ValueError(

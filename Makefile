@@ -1,0 +1,42 @@
+# Two entry points: `make book` builds the book; `make test` runs every test.
+# Both create .venv at the root when it is missing and install the pinned requirements.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+BUILD_FLAGS := -W -n --keep-going
+
+# Offline data: use ../shared/data when it sits beside the repository (as in CI),
+# unless METALEARN_DATA_DIR is already set. Elsewhere the loaders download and cache.
+SHARED_DATA := $(abspath $(CURDIR)/../shared/data)
+ifeq ($(origin METALEARN_DATA_DIR), undefined)
+ifneq ($(wildcard $(SHARED_DATA)),)
+export METALEARN_DATA_DIR := $(SHARED_DATA)
+endif
+endif
+# Let the kernel's progress bars and plots work without a display.
+export MPLBACKEND := Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: book test unit notebooks html-check venv clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $@
+
+## book: build _build/html with every chapter executed (quick profile unless METALEARN_PROFILE=full)
+book: venv
+	$(BIN)/jupyter-book build . $(BUILD_FLAGS)
+
+## test: the strict book build (executes every chapter once), then one pytest run:
+##       the unit tests, nbval over every chapter (its second execution) and the checks of the built HTML
+test: venv
+	$(BIN)/jupyter-book build . $(BUILD_FLAGS)
+	METALEARN_REQUIRE_HTML=1 $(BIN)/pytest tests book --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider
+
+clean:
+	rm -rf _build
