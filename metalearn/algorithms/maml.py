@@ -1,0 +1,221 @@
+"""Model-agnostic meta-learning (MAML), first-order MAML and Meta-SGD, for any ``nn.Module``.
+
+MAML (Finn et al., 2017) learns an initialisation ``theta`` such that a few steps of
+gradient descent on a task's support set give parameters ``theta'`` that do well on
+its query set. The inner loop (内循环) is written with ``torch.func``: the network is
+called as a pure function of a parameter dictionary (``functional_call``), its
+gradient taken with ``torch.func.grad``, and tasks are batched with ``torch.func.vmap``
+or looped over in Python. Ordinary autograd then differentiates the whole inner loop,
+which is the second-order meta-gradient (Hessian-vector products included).
+
+Example::
+
+    maml = MAML(MLP(1, [40, 40], 1), F.mse_loss, inner_lr=0.01)
+    opt = torch.optim.Adam(maml.parameters(), lr=1e-3)
+    loss = maml.meta_loss(*task_batch); opt.zero_grad(); loss.backward(); opt.step()
+
+References: Finn et al. (2017) MAML; Li et al. (2017) Meta-SGD; Nichol et al. (2018)
+on first-order approximations.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Literal
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad, vmap
+
+from metalearn.algorithms.batch_norm import ExactBatchNormUnderVmap
+from metalearn.tasks.batch import check_task_batch
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+RATE_CHOICES = ("none", "per_tensor", "per_element")
+
+
+class MAML(nn.Module):
+    """MAML around ``model``; the meta-parameters are ``model``'s parameters (and learned rates).
+
+    Args:
+        model: any network; it is called as ``model(x)`` on one task's examples ``[S, ...]``.
+        loss_fn: ``loss_fn(predictions, targets) -> scalar``, scored on the query set.
+        inner_lr: step size of the inner SGD steps (the initial value when learned), > 0.
+        inner_steps: inner steps during meta-training, and by default in :meth:`adapt`
+            and :meth:`predict` (which take ``steps=`` to adapt longer at test time).
+        first_order: drop the second-order terms (FOMAML): inner gradients are treated
+            as constants, so no Hessian-vector products are computed.
+        learn_inner_lr: ``"per_tensor"`` meta-learns one rate per parameter tensor,
+            ``"per_element"`` one per parameter entry (Meta-SGD, Li et al. 2017).
+        inner_loss_fn: loss of the inner steps on the support set (defaults to ``loss_fn``);
+            e.g. a policy-gradient surrogate where ``support_y`` packs actions and advantages.
+        batched: ``True`` batches tasks with ``vmap``, ``False`` loops over them, ``None``
+            chooses: vmap unless the model has convolutions (on CPU, vmapped convolutions
+            with per-task weights run as grouped convolutions and were measured slower
+            than the loop; see ``benchmarks/maml_throughput.py``). Both give the same numbers.
+
+    Batch norm: layers must keep no running statistics (``track_running_stats=False``),
+    so each task is normalised with its own batch statistics, in adaptation and in
+    evaluation -- transductive, as in the MAML paper. The vmap path computes batch norm
+    explicitly (see :mod:`metalearn.algorithms.batch_norm`) so that it matches the loop.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        inner_lr: float,
+        inner_steps: int = 1,
+        first_order: bool = False,
+        *,
+        learn_inner_lr: Literal["none", "per_tensor", "per_element"] = "none",
+        inner_loss_fn: LossFn | None = None,
+        batched: bool | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
+        if not callable(loss_fn):
+            raise ValueError("loss_fn must be callable as loss_fn(predictions, targets)")
+        if inner_loss_fn is not None and not callable(inner_loss_fn):
+            raise ValueError("inner_loss_fn must be callable or None")
+        if not isinstance(inner_lr, (int, float)) or not inner_lr > 0:
+            raise ValueError(f"inner_lr must be a number > 0, got {inner_lr!r}")
+        if not isinstance(inner_steps, int) or inner_steps < 1:
+            raise ValueError(f"inner_steps must be an int >= 1, got {inner_steps!r}")
+        if learn_inner_lr not in RATE_CHOICES:
+            raise ValueError(f"learn_inner_lr must be one of {RATE_CHOICES}, got {learn_inner_lr!r}")
+        if batched not in (None, True, False):
+            raise ValueError(f"batched must be True, False or None, got {batched!r}")
+        for name, module in model.named_modules():
+            if isinstance(module, nn.modules.batchnorm._NormBase) and module.track_running_stats:
+                raise ValueError(
+                    f"model has batch norm {name!r} with running statistics; MAML normalises each task "
+                    "with its own batch statistics: build it with track_running_stats=False (or call "
+                    "torch.func.replace_all_batch_norm_modules_(model))"
+                )
+        self.model = model
+        self.loss_fn = loss_fn
+        self.inner_loss_fn = inner_loss_fn if inner_loss_fn is not None else loss_fn
+        self.inner_lr = float(inner_lr)
+        self.inner_steps = inner_steps
+        self.first_order = first_order
+        self.learn_inner_lr = learn_inner_lr
+        self.batched = batched
+        self._names = [name for name, _ in model.named_parameters()]
+        self._has_batch_norm = any(isinstance(m, nn.modules.batchnorm._NormBase) for m in model.modules())
+        rates = [  # same dtype and device as the weights they scale
+            torch.full_like(p.detach(), inner_lr) if learn_inner_lr == "per_element" else p.new_full((), inner_lr)
+            for p in model.parameters()
+        ]
+        self.inner_lrs = nn.ParameterList([nn.Parameter(r) for r in rates] if learn_inner_lr != "none" else [])
+
+    # -- the model as a function of its parameters ---------------------------------------
+    def params(self) -> dict[str, Tensor]:
+        """The meta-learned initial parameters ``theta`` (plus the model's buffers), by name."""
+        return {**dict(self.model.named_parameters()), **dict(self.model.named_buffers())}
+
+    def functional(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        """``model(x)`` with ``params`` in place of the model's own: ``[N, ...] -> [N, ...]``."""
+        return functional_call(self.model, params, (x,))
+
+    def rates(self) -> dict[str, Tensor | float]:
+        """The inner step size of each parameter tensor (a tensor when meta-learned)."""
+        if self.learn_inner_lr == "none":
+            return {name: self.inner_lr for name in self._names}
+        return dict(zip(self._names, self.inner_lrs))
+
+    @property
+    def uses_vmap(self) -> bool:
+        """Whether tasks are batched with ``vmap`` (else looped); see ``batched``."""
+        if self.batched is not None:
+            return self.batched
+        return not any(isinstance(m, nn.modules.conv._ConvNd) for m in self.model.modules())
+
+    # -- the inner loop --------------------------------------------------------------------
+    def _adapt(self, params: dict[str, Tensor], support_x: Tensor, support_y: Tensor, steps: int):
+        """One task: ``steps`` SGD steps from ``params``; returns (adapted params, inner losses ``[steps]``)."""
+        weights = {name: params[name] for name in self._names}
+        buffers = {name: t for name, t in params.items() if name not in weights}
+
+        def inner_loss(weights: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+            loss = self.inner_loss_fn(self.functional({**weights, **buffers}, support_x), support_y)
+            return loss, loss.detach()
+
+        rates, losses = self.rates(), []
+        for _ in range(steps):
+            grads, loss = grad(inner_loss, has_aux=True)(weights)
+            if self.first_order:  # FOMAML: the inner gradient is a constant to the meta-gradient
+                grads = {name: g.detach() for name, g in grads.items()}
+            weights = {name: w - rates[name] * grads[name] for name, w in weights.items()}
+            losses.append(loss)
+        inner_losses = torch.stack(losses) if losses else support_x.new_zeros(0)
+        return {**weights, **buffers}, inner_losses
+
+    def _task_loss(self, params, support_x, support_y, query_x, query_y):
+        adapted, inner_losses = self._adapt(params, support_x, support_y, self.inner_steps)
+        return self.loss_fn(self.functional(adapted, query_x), query_y), inner_losses
+
+    def _task_predict(self, params, support_x, support_y, query_x, steps: int):
+        adapted, inner_losses = self._adapt(params, support_x, support_y, steps)
+        return self.functional(adapted, query_x), inner_losses
+
+    def _over_tasks(self, task_fn: Callable, *tasks: Tensor) -> tuple[Tensor, Tensor]:
+        """Apply ``task_fn(params, *one_task)`` to every task (dim 0 of ``tasks``); stack the results."""
+        params = self.params()
+        if self.uses_vmap:
+            in_dims = (None,) + (0,) * len(tasks)
+            with ExactBatchNormUnderVmap() if self._has_batch_norm else contextlib.nullcontext():
+                return vmap(task_fn, in_dims=in_dims, randomness="different")(params, *tasks)
+        outputs = [task_fn(params, *task) for task in zip(*tasks)]
+        return torch.stack([o[0] for o in outputs]), torch.stack([o[1] for o in outputs])
+
+    # -- public interface ------------------------------------------------------------------
+    def adapt(self, support_x: Tensor, support_y: Tensor, steps: int | None = None) -> dict[str, Tensor]:
+        """Adapt to ONE task (``support_x [S, ...]``, ``support_y [S, ...]``, no task dimension).
+
+        Returns the adapted parameters ``theta'`` by name (usable with :meth:`functional`),
+        differentiable with respect to the meta-parameters when grad is enabled.
+        """
+        check_task_batch(support_x[None], support_y[None], support_x[None], support_y[None])
+        adapted, inner_losses = self._adapt(self.params(), support_x, support_y, self._steps(steps))
+        _check_finite(inner_losses)
+        return adapted
+
+    def meta_loss(self, support_x: Tensor, support_y: Tensor, query_x: Tensor, query_y: Tensor) -> Tensor:
+        """Mean over tasks of the query loss after ``inner_steps`` adaptation steps (a scalar).
+
+        Shapes: ``support_x [T, S, ...]``, ``support_y [T, S, ...]``, ``query_x [T, Q, ...]``,
+        ``query_y [T, Q, ...]``. ``loss.backward()`` gives the meta-gradient.
+        """
+        check_task_batch(support_x, support_y, query_x, query_y)
+        query_losses, inner_losses = self._over_tasks(self._task_loss, support_x, support_y, query_x, query_y)
+        _check_finite(inner_losses)
+        return query_losses.mean()
+
+    def predict(self, support_x: Tensor, support_y: Tensor, query_x: Tensor, steps: int | None = None) -> Tensor:
+        """Adapt on each task's support set (``steps``, default ``inner_steps``); ``[T, Q, ...]`` predictions."""
+        check_task_batch(support_x, support_y, query_x)
+        steps = self._steps(steps)
+
+        def task_predict(params, support_x, support_y, query_x):
+            return self._task_predict(params, support_x, support_y, query_x, steps)
+
+        with torch.no_grad():  # torch.func.grad still computes the inner gradients
+            predictions, inner_losses = self._over_tasks(task_predict, support_x, support_y, query_x)
+        _check_finite(inner_losses)
+        return predictions.detach()
+
+    def _steps(self, steps: int | None) -> int:
+        if steps is None:
+            return self.inner_steps
+        if not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"steps must be an int >= 0 (or None for inner_steps), got {steps!r}")
+        return steps
+
+
+def _check_finite(inner_losses: Tensor) -> None:
+    """Refuse to go on when an inner loss is NaN or infinite (training on it would be silent garbage)."""
+    if not torch.isfinite(inner_losses).all():
+        raise FloatingPointError(
+            "an inner (support-set) loss is NaN or infinite; check the inputs or lower inner_lr"
+        )
