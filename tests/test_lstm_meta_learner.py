@@ -1,0 +1,111 @@
+"""LSTMMetaLearner (Ravi & Larochelle's LSTM optimiser): SGD at init, gradients, learning, bad input."""
+import math
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+import metalearn as ml
+from metalearn.algorithms.lstm_meta_learner import LSTMMetaLearner, preprocess
+from metalearn.models.lstm_classifier import LSTMClassifier
+from metalearn.tasks.text import TextTasks
+
+
+def text_learner(tasks, inner_steps=2, seed=0, **kwargs):
+    torch.manual_seed(seed)
+    model = LSTMClassifier(3, 8, vocab_size=tasks.vocab_size, embedding_dim=4)
+    return LSTMMetaLearner(model, F.cross_entropy, inner_steps, n_way=3, **kwargs)
+
+
+def test_preprocess_matches_andrychowicz_formula():
+    x = torch.tensor([1.0, -0.5, 1e-6, -3e-5, 0.0])
+    out = preprocess(x, p=10.0)
+    big = x.abs() >= math.exp(-10)
+    expected_first = torch.where(big, x.abs().clamp_min(1e-30).log() / 10, torch.tensor(-1.0))
+    expected_second = torch.where(big, x.sign(), math.exp(10) * x)
+    torch.testing.assert_close(out, torch.stack([expected_first, expected_second], -1))
+    assert out.shape == (5, 2) and out[0, 0] == 0 and out[1, 1] == -1 and out[4, 1] == 0
+
+
+@pytest.mark.parametrize("init_lr", [0.01, 0.05])
+def test_untrained_meta_learner_takes_an_sgd_step(init_lr):
+    tasks = TextTasks("train", seed=0)
+    learner = text_learner(tasks, inner_steps=1, init_lr=init_lr)
+    sx, sy, _, _ = tasks.sample(3, 2, 1)
+    theta = learner.adapt(sx, sy).detach()
+    theta0 = learner.initial_parameters().detach()
+    for t in range(3):  # the gradient by ordinary autograd, task by task
+        params = [p.detach().clone().requires_grad_() for p in learner.model.parameters()]
+        flat = torch.cat([p.flatten() for p in params])
+        loss = F.cross_entropy(learner.functional(flat, sx[t]), sy[t])
+        gradient = torch.cat([g.flatten() for g in torch.autograd.grad(loss, params)])
+        sgd = theta0 - init_lr * gradient
+        error = (theta[t] - sgd).abs()
+        assert (error <= 3e-3 * theta0.abs() + 0.05 * init_lr * gradient.abs() + 1e-7).all(), error.max()
+    assert torch.allclose(learner.history["input_gate"], torch.tensor(init_lr), rtol=0.05)
+    assert (learner.history["forget_gate"] > 0.997).all()
+
+
+def test_every_meta_parameter_gets_a_finite_nonzero_gradient():
+    tasks = TextTasks("train", seed=1)
+    learner = text_learner(tasks, inner_steps=2)
+    optimizer = torch.optim.Adam(learner.parameters(), 1e-3)
+    ml.meta_train(learner, lambda: tasks.sample(3, 2, 2), 1, optimizer, grad_clip=1.0, progress=False)
+    learner.zero_grad()
+    learner.meta_loss(*tasks.sample(3, 2, 2)).backward()
+    for name, parameter in learner.named_parameters():
+        assert parameter.grad is not None and torch.isfinite(parameter.grad).all(), name
+        assert parameter.grad.abs().sum() > 0, name
+
+
+def test_inner_gradients_enter_as_constants():
+    """No second derivatives: the meta-gradient of theta_0 through one step is f_1 * dL/dtheta_1 exactly."""
+    tasks = TextTasks("train", seed=2)
+    learner = text_learner(tasks, inner_steps=1, init_lr=0.5).double()  # a large rate: Hessian terms would show
+    sx, sy, qx, qy = tasks.sample(1, 2, 2)
+    learner.meta_loss(sx, sy, qx, qy).backward()
+    theta1 = learner.adapt(sx, sy).detach()[0].requires_grad_()
+    query_gradient = torch.autograd.grad(F.cross_entropy(learner.functional(theta1, qx[0]), qy[0]), theta1)[0]
+    forget = learner.history["forget_gate"][0, 0]
+    # dθ1/dθ0 = f (+ the small terms of θ0 entering the gates); the Hessian term -i * d²L/dθ0² is absent
+    measured = torch.cat([p.grad.flatten() for p in learner.model.parameters()])
+    gate_terms = measured - forget * query_gradient
+    assert gate_terms.abs().max() < 0.01 * query_gradient.abs().max()
+
+
+def test_meta_training_learns_gates_and_beats_chance_on_held_out_tasks():
+    ml.seed_everything(0)
+    train, test = TextTasks("train", seed=1), TextTasks("test", seed=2)
+    learner = text_learner(train, inner_steps=3)
+    optimizer = torch.optim.Adam(learner.parameters(), 1e-2)
+    ml.meta_train(learner, lambda: train.sample(8, 5, 5), 30, optimizer, grad_clip=1.0, progress=False)
+    result = ml.evaluate(learner, [test.sample(40, 5, 10)])
+    assert result.mean > 1 / 3 + 0.15, result
+    assert learner.history["input_gate"].mean() > 0.05  # learned rates moved far from the initial 0.01
+
+
+def test_batch_norm_learner_uses_batch_statistics():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    learner = LSTMMetaLearner(model, F.cross_entropy, 2, n_way=3)
+    assert model[1].running_mean is None  # switched to batch statistics
+    sx, qx = torch.randn(2, 6, 4), torch.randn(2, 5, 4)
+    sy, qy = torch.randint(0, 3, (2, 6)), torch.randint(0, 3, (2, 5))
+    learner.meta_loss(sx, sy, qx, qy).backward()
+    assert learner.predict(sx, sy, qx).shape == (2, 5, 3)
+
+
+def test_bad_input_names_the_argument():
+    tasks = TextTasks("train", seed=0)
+    learner = text_learner(tasks)
+    sx, sy, qx, qy = tasks.sample(2, 2, 2)
+    with pytest.raises(ValueError, match="support_y"):
+        learner.meta_loss(sx, sy - 1, qx, qy)
+    with pytest.raises(ValueError, match="query_y"):
+        learner.meta_loss(sx, sy, qx, qy + 3)
+    with pytest.raises(ValueError, match="support_x"):
+        learner.predict(sx[:, :0], sy[:, :0], qx)
+    with pytest.raises(ValueError, match="query_x"):
+        learner.predict(sx, sy, qx.float()[..., None])
+    with pytest.raises(ValueError, match="inner_steps"):
+        LSTMMetaLearner(torch.nn.Linear(2, 3), F.cross_entropy, 0)
