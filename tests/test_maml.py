@@ -141,6 +141,16 @@ def test_adapt_lowers_support_loss_and_leaves_the_model_alone():
         assert torch.equal(value, before[name])
 
 
+def test_adapt_can_continue_from_given_parameters():
+    maml = ml.MAML(tiny_mlp(), F.mse_loss, 0.1, inner_steps=1)
+    support_x, support_y, _, _ = regression_batch(num_tasks=1)
+    twice = maml.adapt(support_x[0], support_y[0], steps=1, params=maml.adapt(support_x[0], support_y[0], steps=1))
+    two_steps = maml.adapt(support_x[0], support_y[0], steps=2)
+    for name, value in two_steps.items():
+        torch.testing.assert_close(twice[name], value, rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(two_steps["0.weight"], maml.adapt(support_x[0], support_y[0], steps=1)["0.weight"])
+
+
 def test_steps_zero_predicts_with_the_initialisation_and_predict_works_under_no_grad():
     model = tiny_mlp()
     maml = ml.MAML(model, F.mse_loss, 0.3)

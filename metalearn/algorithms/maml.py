@@ -170,14 +170,20 @@ class MAML(nn.Module):
         return torch.stack([o[0] for o in outputs]), torch.stack([o[1] for o in outputs])
 
     # -- public interface ------------------------------------------------------------------
-    def adapt(self, support_x: Tensor, support_y: Tensor, steps: int | None = None) -> dict[str, Tensor]:
+    def adapt(
+        self, support_x: Tensor, support_y: Tensor, steps: int | None = None, params: dict[str, Tensor] | None = None
+    ) -> dict[str, Tensor]:
         """Adapt to ONE task (``support_x [S, ...]``, ``support_y [S, ...]``, no task dimension).
 
-        Returns the adapted parameters ``theta'`` by name (usable with :meth:`functional`),
-        differentiable with respect to the meta-parameters when grad is enabled.
+        ``params`` starts the steps from other parameters than the meta-learned ones (for
+        example from once-adapted ones, when reinforcement learning needs fresh data
+        between steps). Returns the adapted parameters ``theta'`` by name (usable with
+        :meth:`functional`), differentiable with respect to the meta-parameters when
+        grad is enabled.
         """
         check_task_batch(support_x[None], support_y[None], support_x[None], support_y[None])
-        adapted, inner_losses = self._adapt(self.params(), support_x, support_y, self._steps(steps))
+        start = self.params() if params is None else {**self.params(), **params}
+        adapted, inner_losses = self._adapt(start, support_x, support_y, self._steps(steps))
         _check_finite(inner_losses)
         return adapted
 

@@ -14,7 +14,6 @@ and remembers the returns before and after adaptation, for a training curve.
 """
 from __future__ import annotations
 
-import copy
 from typing import Callable, NamedTuple, Sequence
 
 import torch
@@ -114,13 +113,11 @@ class PolicySampler:
 def policy_gradient_step(model: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor, lr: float) -> Params:
     """One REINFORCE step from ``params`` on one task's ``x [S, obs_dim]``, ``y [S, act_dim + 2]``.
 
-    It is ``MAML.adapt`` (one inner step) on a copy of ``model`` holding ``params``:
-    ``MAML.adapt`` always starts from the wrapped model's own parameters, and a
-    second step in RL needs fresh trajectories from the once-adapted policy.
+    It is ``MAML.adapt`` (one inner step) started from ``params``: a second step in RL
+    needs fresh trajectories from the once-adapted policy.
     """
-    start = copy.deepcopy(model)
-    start.load_state_dict(params)
-    return {k: v.detach() for k, v in MAML(start, reinforce_loss, inner_lr=lr).adapt(x, y, steps=1).items()}
+    adapted = MAML(model, reinforce_loss, inner_lr=lr).adapt(x, y, steps=1, params=params)
+    return {k: v.detach() for k, v in adapted.items()}
 
 
 class Adaptation(NamedTuple):
