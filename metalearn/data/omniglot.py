@@ -1,0 +1,241 @@
+"""Omniglot (Lake et al., 2015): 1,623 handwritten characters from 50 alphabets, 20 drawers each.
+
+Where the files come from, in this order (``<data>`` is :func:`cache_dir("omniglot")
+<metalearn.data.download.cache_dir>`, i.e. ``$METALEARN_DATA_DIR/omniglot``):
+
+1. the official full set, ``<data>/images_background.zip`` and ``images_evaluation.zip``
+   (or the same names as extracted folders);
+2. else the official small subsets ``images_background_small1.zip`` and ``_small2.zip``
+   (8 alphabets, 242 characters; Greek and Latin are in both and are counted once);
+3. else the full zips are downloaded (md5-checked) from the official repository.
+
+Images are resized to 28x28 with PIL's antialiasing Lanczos filter and inverted, so
+strokes are bright (255) on a dark (0) background, as ``uint8``. Decoding happens once;
+the result is cached as a tensor file in :func:`derived_dir("omniglot")
+<metalearn.data.download.derived_dir>` (``$METALEARN_CACHE_DIR/omniglot``, writable),
+named after the source files' md5s, and reloaded in about a second.
+
+Splits by alphabet, so meta-test characters come from alphabets never seen in
+meta-training. With the full set: Lake et al.'s own split — the 30 background
+alphabets (964 characters) for meta-training, the 20 evaluation alphabets (659) for
+meta-testing (the official one-shot runs come from the latter). With the small
+subsets: ``test_alphabets`` of the 8 alphabets, drawn with ``seed``, for meta-testing.
+Rotations by 90, 180 and 270 degrees then make new classes, as in Finn et al. (2017).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import tempfile
+import urllib.error
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from metalearn.data.download import DATA_ENV_VAR, cache_dir, derived_dir, fetch, find_local
+from metalearn.tasks.batch import TaskBatch
+
+URL = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/"
+FULL = {"images_background": "68d2efa1b9178cc56df9314c21c6e718", "images_evaluation": "6b91aef0f799c5bb55b94e3f2daec811"}
+SMALL = {
+    "images_background_small1": "e704a628b5459e08445c13499850abc4",
+    "images_background_small2": "b75a71a51d3b13f821f212756fe481fd",
+}
+RUNS = {"all_runs": "e8996daecdf12afeeb4a53a179f06b19"}
+RUNS_URL = URL + "one-shot-classification/"
+SIZE = 28
+_IMAGE_PATH = re.compile(r"(?:^|/)([^/]+)/(character\d+)/([^/]+\.png)$")
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Labelled images: ``images [M, 1, 28, 28]`` uint8, ``labels [M]`` in ``0 .. C-1``,
+    and ``class_names[c]`` such as ``"Greek/character03/rot090"``."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    class_names: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def alphabets(self) -> set[str]:
+        return {name.split("/")[0] for name in self.class_names}
+
+
+def decode(png: bytes) -> torch.Tensor:
+    """A 105x105 Omniglot PNG -> ``[28, 28]`` uint8, antialiased, strokes bright."""
+    image = Image.open(io.BytesIO(png)).convert("L").resize((SIZE, SIZE), Image.Resampling.LANCZOS)
+    return 255 - torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).view(SIZE, SIZE)
+
+
+def read_files(source: Path, suffixes: tuple[str, ...] = (".png",)) -> dict[str, bytes]:
+    """Every file ending in ``suffixes`` in a zip file or a folder, keyed by its ``/``-separated path inside."""
+    if source.is_dir():
+        files = sorted(p for p in source.rglob("*") if p.is_file())
+        return {p.relative_to(source).as_posix(): p.read_bytes() for p in files if p.name.endswith(suffixes)}
+    with zipfile.ZipFile(source) as archive:
+        return {name: archive.read(name) for name in sorted(archive.namelist()) if name.endswith(suffixes)}
+
+
+def _locate(data_dir: Path, names: dict[str, str]) -> list[tuple[Path, str]] | None:
+    """``[(path, key)]`` for every name as a checked zip or an extracted folder, or ``None`` if one is missing."""
+    found = []
+    for name, md5 in names.items():
+        zipped = find_local(data_dir, f"{name}.zip", md5)
+        if zipped is not None:
+            found.append((zipped, md5))
+        elif (data_dir / name).is_dir():
+            listing = "\n".join(f"{p.relative_to(data_dir)}:{p.stat().st_size}" for p in sorted((data_dir / name).rglob("*.png")))
+            found.append((data_dir / name, hashlib.md5(listing.encode()).hexdigest()))
+        else:
+            return None
+    return found
+
+
+def _obtain(data_dir: Path, names: dict[str, str], url: str, download: bool) -> list[tuple[Path, str]]:
+    try:
+        if not download:
+            raise FileNotFoundError("download=False")
+        return [(fetch(url + f"{name}.zip", md5, data_dir), md5) for name, md5 in names.items()]
+    except (OSError, urllib.error.URLError) as error:
+        wanted = ", ".join(f"{name}.zip (md5 {md5})" for name, md5 in names.items())
+        raise FileNotFoundError(
+            f"Omniglot not found in {data_dir} and could not be downloaded ({error}). Put {wanted} from {url} "
+            f"into that folder, or point the environment variable {DATA_ENV_VAR} at a folder whose "
+            f"'omniglot' subfolder holds them."
+        ) from error
+
+
+def _cached(sources: list[tuple[Path, str]], build) -> dict:
+    """``build(sources)`` once, then reloaded from a tensor file named after the sources' keys."""
+    key = hashlib.md5("".join(k for _, k in sources).encode()).hexdigest()[:16]
+    path = derived_dir("omniglot") / f"decoded{SIZE}-{key}.pt"
+    if path.is_file():
+        return torch.load(path, weights_only=True)
+    content = build(sources)
+    handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+    os.close(handle)
+    try:
+        torch.save(content, temp)
+        os.replace(temp, path)
+    finally:
+        Path(temp).unlink(missing_ok=True)
+    return content
+
+
+def _decode_characters(sources: list[tuple[Path, str]]) -> dict:
+    """Decode every image; each character once (the small subsets share Greek and Latin)."""
+    images, character_of, characters, origins = [], [], {}, []
+    for source, _ in sources:
+        origin = source.name.removesuffix(".zip")
+        taken = {name.split("/")[0] for name in characters}
+        for path, png in read_files(source).items():
+            match = _IMAGE_PATH.search(path)
+            if match is None or match[1] in taken:
+                continue
+            name = f"{match[1]}/{match[2]}"
+            if name not in characters:
+                characters[name] = len(characters)
+                origins.append(origin)
+            images.append(decode(png))
+            character_of.append(characters[name])
+    if not images:
+        raise ValueError(f"no images in the official layout <alphabet>/characterNN/<id>.png in {[str(s) for s, _ in sources]}")
+    return {"images": torch.stack(images), "character": torch.tensor(character_of), "names": list(characters), "origins": origins}
+
+
+def split_alphabets(alphabets: list[str], test_alphabets: int, seed: int) -> tuple[list[str], list[str]]:
+    """A seeded split of ``alphabets`` into (meta-train, meta-test), ``test_alphabets`` of them for testing."""
+    names = sorted(set(alphabets))
+    if not 1 <= test_alphabets < len(names):
+        raise ValueError(f"test_alphabets must be in 1..{len(names) - 1} for {len(names)} alphabets, got {test_alphabets}")
+    order = torch.randperm(len(names), generator=torch.Generator().manual_seed(seed)).tolist()
+    test = sorted(names[i] for i in order[:test_alphabets])
+    return [a for a in names if a not in test], test
+
+
+def _image_set(decoded: dict, keep: list[int], rotations: bool) -> ImageSet:
+    character = decoded["character"]
+    mask = torch.isin(character, torch.tensor(keep, dtype=character.dtype))
+    base = decoded["images"][mask].unsqueeze(1)
+    new_label = torch.full((len(decoded["names"]),), -1, dtype=torch.long)
+    new_label[keep] = torch.arange(len(keep))
+    labels = new_label[character[mask]]
+    turns = range(4) if rotations else range(1)
+    images = torch.cat([torch.rot90(base, k, dims=(-2, -1)) for k in turns])
+    labels = torch.cat([labels + k * len(keep) for k in turns])
+    names = tuple(f"{decoded['names'][c]}/rot{90 * k:03d}" for k in turns for c in keep)
+    return ImageSet(images.contiguous(), labels, names)
+
+
+def load_omniglot(
+    data_dir: str | os.PathLike | None = None,
+    *,
+    test_alphabets: int = 3,
+    seed: int = 0,
+    rotations: bool = True,
+    download: bool = True,
+) -> tuple[ImageSet, ImageSet]:
+    """Omniglot's meta-training and meta-testing classes, split by alphabet.
+
+    Args:
+        data_dir: folder with the zips; default ``cache_dir("omniglot")``.
+        test_alphabets: with the small subsets, how many of the 8 alphabets go to meta-testing.
+        seed: the seed of that split (the full set uses the official background/evaluation split).
+        rotations: add each character rotated by 90, 180, 270 degrees as three new classes.
+        download: download the full set if no local copy is found.
+
+    Returns:
+        ``(meta_train, meta_test)`` image sets with disjoint alphabets.
+
+    Raises:
+        FileNotFoundError: no local copy and no download; the message says where to put the files.
+        ValueError: a local zip has the wrong checksum (the message names it).
+    """
+    data_dir = Path(data_dir) if data_dir is not None else cache_dir("omniglot")
+    sources = _locate(data_dir, FULL) or _locate(data_dir, SMALL) or _obtain(data_dir, FULL, URL, download)
+    decoded = _cached(sources, _decode_characters)
+    alphabet_of = [name.split("/")[0] for name in decoded["names"]]
+    if "images_evaluation" in decoded["origins"]:
+        test = sorted({a for a, o in zip(alphabet_of, decoded["origins"]) if o == "images_evaluation"})
+    else:
+        test = split_alphabets(alphabet_of, test_alphabets, seed)[1]
+    train_chars = [c for c, a in enumerate(alphabet_of) if a not in test]
+    test_chars = [c for c, a in enumerate(alphabet_of) if a in test]
+    return _image_set(decoded, train_chars, rotations), _image_set(decoded, test_chars, rotations)
+
+
+def _decode_runs(sources: list[tuple[Path, str]]) -> dict:
+    files = read_files(sources[0][0], (".png", ".txt"))
+    prefix = next(name for name in files if "run01/" in name).split("run01/")[0]
+    support, query, query_label = [], [], []
+    for run in range(1, 21):
+        base = f"{prefix}run{run:02d}/"
+        support.append(torch.stack([decode(files[f"{base}training/class{c:02d}.png"]) for c in range(1, 21)]))
+        query.append(torch.stack([decode(files[f"{base}test/item{i:02d}.png"]) for i in range(1, 21)]))
+        # Lines such as "run01/test/item01.png run01/training/class08.png": item 1 shows class 8.
+        answers = dict(line.split() for line in files[f"{base}class_labels.txt"].decode().splitlines() if line.strip())
+        query_label.append([int(answers[f"run{run:02d}/test/item{i:02d}.png"][-6:-4]) - 1 for i in range(1, 21)])
+    return {"support": torch.stack(support), "query": torch.stack(query), "query_y": torch.tensor(query_label)}
+
+
+def omniglot_runs(data_dir: str | os.PathLike | None = None, *, download: bool = True) -> TaskBatch:
+    """Lake et al.'s 20 official 20-way one-shot runs as one task batch.
+
+    Returns:
+        ``support_x [20, 20, 1, 28, 28]`` (one drawing per class, ``support_y = 0..19``),
+        ``query_x [20, 20, 1, 28, 28]`` and ``query_y [20, 20]``, as floats in ``[0, 1]``.
+    """
+    data_dir = Path(data_dir) if data_dir is not None else cache_dir("omniglot")
+    sources = _locate(data_dir, RUNS) or _obtain(data_dir, RUNS, RUNS_URL, download)
+    runs = _cached(sources, _decode_runs)
+    support_y = torch.arange(20).expand(20, 20).clone()
+    return TaskBatch(runs["support"].unsqueeze(2) / 255.0, support_y, runs["query"].unsqueeze(2) / 255.0, runs["query_y"])
