@@ -1,6 +1,16 @@
 """metalearn: the small PyTorch package behind the book *Learning to Learn*."""
 from metalearn import config
-from metalearn.algorithms import FewShotLearner, MetaLearner
+from metalearn.algorithms import (
+    MAML,
+    FewShotLearner,
+    FineTune,
+    LSTMMetaLearner,
+    MetaLearner,
+    MetaLSTM,
+    ProtoNet,
+    TrainFromScratch,
+    WithSteps,
+)
 from metalearn.evaluate import Summary, accuracy, evaluate, mse, summarize
 from metalearn.models import MLP
 from metalearn.tasks import TaskBatch
@@ -11,10 +21,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "FewShotLearner",
+    "FineTune",
+    "LSTMMetaLearner",
+    "MAML",
     "MLP",
+    "MetaLSTM",
     "MetaLearner",
+    "ProtoNet",
     "Summary",
     "TaskBatch",
+    "TrainFromScratch",
+    "WithSteps",
     "accuracy",
     "config",
     "default_device",

@@ -22,6 +22,162 @@ PROFILES = ("quick", "full")
 
 # name -> {"quick": {...}, "full": {...}}; both profiles must define the same keys.
 EXPERIMENTS: dict[str, dict[str, dict[str, Any]]] = {
+    # chapter 1: each limit of deep learning made visible on scikit-learn's 8x8 digits and on sinusoids
+    "limits.data": {
+        "quick": {"per_class": [1, 2, 5, 10, 20, 50, 100], "seeds": 3, "hidden": [64], "steps": 150, "lr": 0.01,
+                  "test_per_class": 50},
+        "full": {"per_class": [1, 2, 3, 5, 10, 20, 30, 50, 75, 100], "seeds": 10, "hidden": [64], "steps": 500,
+                 "lr": 0.01, "test_per_class": 50},
+    },
+    "limits.generalisation": {
+        "quick": {"hidden": [64], "steps": 150, "lr": 0.01, "sine_points": 100, "sine_hidden": [40, 40],
+                  "sine_steps": 500, "sine_lr": 0.01},
+        "full": {"hidden": [64], "steps": 500, "lr": 0.01, "sine_points": 100, "sine_hidden": [40, 40],
+                 "sine_steps": 3000, "sine_lr": 0.01},
+    },
+    "limits.saliency": {
+        "quick": {"hidden": [64], "steps": 250, "lr": 0.01, "weight": 1.0},
+        "full": {"hidden": [64], "steps": 1000, "lr": 0.005, "weight": 1.0},
+    },
+    "limits.mapping": {
+        "quick": {"n_way": 5, "k_shot": 1, "k_query": 10, "tasks": 20, "steps": 50, "lr": 0.01},
+        "full": {"n_way": 5, "k_shot": 1, "k_query": 15, "tasks": 200, "steps": 100, "lr": 0.01},
+    },
+    # chapter 2: meta-learning (MAML) against transfer learning (pretrain + fine-tune) on sinusoids
+    "concepts.transfer": {
+        "quick": {"hidden": [40, 40], "k_shot": 10, "k_query": 10, "meta_batch": 10, "meta_steps": 200,
+                  "meta_lr": 0.01, "inner_lr": 0.02, "adapt_steps": 5, "test_tasks": 50},
+        "full": {"hidden": [40, 40], "k_shot": 10, "k_query": 10, "meta_batch": 25, "meta_steps": 20000,
+                 "meta_lr": 0.001, "inner_lr": 0.02, "adapt_steps": 5, "test_tasks": 600},
+    },
+    "maml.math": {  # chapter 4.1: the toy checks and the cost of second order
+        "quick": {"cost_steps": [1, 2, 4, 8], "cost_hidden": 128, "cost_tasks": 25, "cost_repeats": 3},
+        "full": {"cost_steps": [1, 2, 4, 8, 16], "cost_hidden": 512, "cost_tasks": 25, "cost_repeats": 10},
+    },
+    "maml.sinusoid": {  # chapter 5.1: MAML on sinusoids (Finn et al. 2017, section 5.1)
+        "quick": {"hidden": [40, 40], "k_shot": 10, "k_query": 10, "meta_batch": 25, "meta_steps": 2000,
+                  "meta_lr": 0.001, "inner_lr": 0.01, "inner_steps": 1, "max_eval_steps": 10, "eval_tasks": 100},
+        "full": {"hidden": [40, 40], "k_shot": 10, "k_query": 10, "meta_batch": 25, "meta_steps": 70000,
+                 "meta_lr": 0.001, "inner_lr": 0.01, "inner_steps": 1, "max_eval_steps": 10, "eval_tasks": 600},
+    },
+    # 6.2 robot control: MAML-RL on 2D navigation (finn2017maml, appendix A.2) and the Meta-LSTM controller.
+    "robot.maml": {
+        "quick": {"hidden": [100, 100], "init_std": 1.0, "meta_batch": 20, "trajectories": 20, "meta_steps": 40,
+                  "inner_lr": 0.1, "meta_lr": 0.01, "grad_clip": 1.0, "pretrain_steps": 40, "eval_tasks": 40,
+                  "eval_trajectories": 20, "eval_lrs": [0.1, 0.05, 0.05]},
+        "full": {"hidden": [100, 100], "init_std": 1.0, "meta_batch": 20, "trajectories": 20, "meta_steps": 500,
+                 "inner_lr": 0.1, "meta_lr": 0.001, "grad_clip": 1.0, "pretrain_steps": 500, "eval_tasks": 100,
+                 "eval_trajectories": 40, "eval_lrs": [0.1, 0.05, 0.05]},
+    },
+    "robot.meta_lstm": {
+        "quick": {"hidden": 32, "tasks": 32, "train_horizon": 30, "steps": 150, "lr": 0.01, "baseline_steps": 40,
+                  "maml_meta_batch": 10, "maml_steps": 10},
+        "full": {"hidden": 64, "tasks": 64, "train_horizon": 50, "steps": 2000, "lr": 0.003, "baseline_steps": 500,
+                 "maml_meta_batch": 20, "maml_steps": 500},
+    },
+    "meta_lstm.math": {
+        "quick": {"seed": 0, "hidden_size": 16, "embedding_dim": 8, "meta_hidden_size": 96, "tasks": 4},
+        "full": {"seed": 0, "hidden_size": 16, "embedding_dim": 8, "meta_hidden_size": 96, "tasks": 4},
+    },
+    "meta_lstm.text": {
+        "quick": {
+            "seed": 0, "k_shot": 5, "k_query": 5, "eval_tasks": 60, "eval_queries": 10,
+            "meta_steps": 150, "meta_batch": 16, "meta_lr": 3e-3, "hidden_size": 32, "meta_hidden_size": 96,
+            "learner_hidden": 16, "embedding_dim": 8, "lml_steps": 50, "lml_batch": 8, "lml_lr": 1e-2,
+            "lml_inner_steps": 5, "maml_steps": 50, "maml_batch": 8, "maml_lr": 1e-2, "maml_inner_lr": 1.0,
+            "maml_inner_steps": 3, "scratch_steps": 30, "scratch_lr": 1e-2,
+        },
+        "full": {
+            "seed": 0, "k_shot": 5, "k_query": 5, "eval_tasks": 600, "eval_queries": 15,
+            "meta_steps": 3000, "meta_batch": 32, "meta_lr": 1e-3, "hidden_size": 64, "meta_hidden_size": 192,
+            "learner_hidden": 32, "embedding_dim": 16, "lml_steps": 1000, "lml_batch": 16, "lml_lr": 3e-3,
+            "lml_inner_steps": 10, "maml_steps": 1000, "maml_batch": 16, "maml_lr": 3e-3, "maml_inner_lr": 1.0,
+            "maml_inner_steps": 5, "scratch_steps": 100, "scratch_lr": 1e-2,
+        },
+    },
+    # chapter 6.3: FS-Mol, few-shot molecular activity prediction (metalearn.data.fsmol, tasks.fsmol_protocol)
+    "fsmol.protocol": {
+        "quick": {"train_assays": 400, "valid_assays": 8, "test_assays": 24, "support_sizes": [16, 32, 64, 128],
+                  "num_draws": 1, "valid_support_sizes": [16, 64], "valid_draws": 2, "seed": 0},
+        "full": {"train_assays": 100_000, "valid_assays": 40, "test_assays": 157, "support_sizes": [16, 32, 64, 128],
+                 "num_draws": 10, "valid_support_sizes": [16, 32, 64, 128], "valid_draws": 5, "seed": 0},
+    },
+    "fsmol.protonet": {
+        "quick": {"hidden": [256], "embedding": 64, "support": 16, "query": 16, "tasks_per_batch": 16,
+                  "meta_steps": 300, "lr": 1e-3},
+        "full": {"hidden": [1024], "embedding": 256, "support": 16, "query": 16, "tasks_per_batch": 16,
+                 "meta_steps": 5000, "lr": 1e-4},
+    },
+    "fsmol.maml": {
+        "quick": {"hidden": [128], "inner_lr": 0.5, "inner_steps": 2, "test_steps": [2, 5, 10], "support": 16,
+                  "query": 16, "tasks_per_batch": 8, "meta_steps": 250, "lr": 1e-3},
+        "full": {"hidden": [512], "inner_lr": 0.5, "inner_steps": 3, "test_steps": [3, 10, 30], "support": 16,
+                 "query": 16, "tasks_per_batch": 16, "meta_steps": 5000, "lr": 1e-4},
+    },
+    "fsmol.single_task": {
+        "quick": {"forest_trees": 50, "forest_jobs": 1, "knn_neighbors": [1, 3, 5, 9]},
+        "full": {"forest_trees": 100, "forest_jobs": -1, "knn_neighbors": [1, 3, 5, 9, 15]},
+    },
+    "omniglot.few_shot": {  # chapter 6.1: Omniglot N-way K-shot (Finn et al. 2017, section 5.2)
+        # ways -> value dicts follow the MAML paper: 5-way alpha=0.4, 1 step to train, 3 to test,
+        # meta-batch 32; 20-way alpha=0.1, 5 steps, meta-batch 16. Quick trains one 5-way 1-shot model
+        # per method and tests it at 1 and 5 shots; full trains one per setting, as the paper does.
+        "quick": dict(hidden=32, test_alphabets=3, seed=0, train_settings=[(5, 1)],
+                      test_settings=[(5, 1), (5, 5)], train_queries=5, test_queries=15,
+                      meta_batch={5: 4, 20: 4}, maml_steps=100, fomaml_steps=40, lstm_steps=10,
+                      outer_lr=3e-3, inner_lr={5: 0.4, 20: 0.1}, train_inner_steps={5: 1, 20: 5},
+                      test_inner_steps={5: 3, 20: 5}, lstm_inner_steps=3, lstm_init_lr=0.1,
+                      test_episodes=20, eval_batch=10, scratch_steps=15, scratch_lr=1e-2,
+                      pretrain_steps=100, pretrain_batch=128, pretrain_lr=3e-3, finetune_steps=10,
+                      finetune_lr=0.1, curve_steps=[0, 1, 2, 3, 5, 10], curve_episodes=10),
+        "full": dict(hidden=64, test_alphabets=3, seed=0, train_settings=[(5, 1), (5, 5), (20, 1), (20, 5)],
+                     test_settings=[(5, 1), (5, 5), (20, 1), (20, 5)], train_queries=15, test_queries=15,
+                     meta_batch={5: 32, 20: 16}, maml_steps=60000, fomaml_steps=60000, lstm_steps=20000,
+                     outer_lr=1e-3, inner_lr={5: 0.4, 20: 0.1}, train_inner_steps={5: 1, 20: 5},
+                     test_inner_steps={5: 3, 20: 5}, lstm_inner_steps=10, lstm_init_lr=0.1,
+                     test_episodes=600, eval_batch=50, scratch_steps=100, scratch_lr=1e-2,
+                     pretrain_steps=20000, pretrain_batch=256, pretrain_lr=1e-3, finetune_steps=50,
+                     finetune_lr=0.1, curve_steps=[0, 1, 2, 3, 5, 10], curve_episodes=100),
+    },
+    # Chapter 3: every step of MAML's recipe on sinusoids, and the document's outer rule (joint training).
+    "algorithms.maml_steps": {
+        "quick": dict(seed=3, hidden=[40, 40], inner_lr=0.01, k_support=10, k_query=10, meta_batch=8,
+                      meta_steps=1000, outer_lr=3e-3, eval_tasks=100),
+        "full": dict(seed=3, hidden=[40, 40], inner_lr=0.01, k_support=10, k_query=10, meta_batch=25,
+                     meta_steps=20000, outer_lr=1e-3, eval_tasks=600),
+    },
+    # Chapter 3.2: the Meta-LSTM on 3-way text tasks (quick: short sentences, one keyword per class).
+    "algorithms.model_based": {
+        "quick": dict(seed=5, hidden_size=32, meta_hidden_size=64, k_shot=5, k_query=5, meta_batch=8,
+                      meta_steps=150, outer_lr=3e-3, eval_tasks=100, finetune_steps=10, finetune_lr=5.0,
+                      min_len=4, max_len=6, keywords_per_class=1),
+        "full": dict(seed=5, hidden_size=32, meta_hidden_size=128, k_shot=5, k_query=5, meta_batch=16,
+                     meta_steps=2000, outer_lr=3e-3, eval_tasks=500, finetune_steps=10, finetune_lr=5.0,
+                     min_len=6, max_len=12, keywords_per_class=2),
+    },
+    # Chapter 7: torch.func identities on a tiny float64 network.
+    "tools.torch_func": {
+        "quick": dict(seed=7, hidden=16, num_tasks=8, num_points=20, inner_lr=0.01, timing_repeats=5),
+        "full": dict(seed=7, hidden=40, num_tasks=32, num_points=20, inner_lr=0.01, timing_repeats=20),
+    },
+    # Chapter 8: held-out error vs number of meta-training tasks; out-of-range amplitudes; what adaptation changes.
+    "trends.maml_sinusoid": {
+        "quick": dict(seed=11, hidden=[40, 40], inner_lr=0.01, k_support=10, k_query=10, meta_batch=8,
+                      meta_steps=600, outer_lr=1e-2, eval_tasks=200, pool_sizes=[1, 4, 16, 64],
+                      in_amplitude=[1.0, 5.0], ood_amplitude=[6.0, 10.0]),
+        "full": dict(seed=11, hidden=[40, 40], inner_lr=0.01, k_support=10, k_query=10, meta_batch=25,
+                     meta_steps=10000, outer_lr=1e-3, eval_tasks=1000, pool_sizes=[1, 4, 16, 64, 256],
+                     in_amplitude=[1.0, 5.0], ood_amplitude=[6.0, 10.0]),
+    },
+    # Chapter 9: meta-learning vs transfer vs scratch; first vs second order.
+    "faq.sinusoid": {
+        "quick": dict(seed=21, hidden=[40, 40], inner_lr=0.01, k_support=10, k_query=10, meta_batch=8,
+                      meta_steps=600, outer_lr=3e-3, eval_tasks=60, finetune_lr=1e-2, finetune_steps=30,
+                      scratch_steps=60),
+        "full": dict(seed=21, hidden=[40, 40], inner_lr=0.01, k_support=10, k_query=10, meta_batch=25,
+                     meta_steps=10000, outer_lr=1e-3, eval_tasks=600, finetune_lr=1e-2, finetune_steps=50,
+                     scratch_steps=100),
+    },
     # -- end of experiments --
 }
 

@@ -1,4 +1,22 @@
 """Few-shot learners, all following :class:`FewShotLearner`."""
 from metalearn.algorithms.base import FewShotLearner, MetaLearner
+from metalearn.algorithms.baselines import FineTune, TrainFromScratch
+from metalearn.algorithms.lstm_meta_learner import LSTMMetaLearner
+from metalearn.algorithms.maml import MAML
+from metalearn.algorithms.meta_lstm import MetaLSTM
+from metalearn.algorithms.protonet import ProtoNet
+from metalearn.algorithms.sklearn_learner import SklearnLearner
+from metalearn.algorithms.with_steps import WithSteps
 
-__all__ = ["FewShotLearner", "MetaLearner"]
+__all__ = [
+    "FewShotLearner",
+    "FineTune",
+    "LSTMMetaLearner",
+    "MAML",
+    "MetaLSTM",
+    "MetaLearner",
+    "ProtoNet",
+    "SklearnLearner",
+    "TrainFromScratch",
+    "WithSteps",
+]
