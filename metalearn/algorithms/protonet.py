@@ -65,7 +65,7 @@ class ProtoNet(nn.Module):
 
     def forward(self, support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
         """Query logits ``[T, Q, C]`` = minus the squared distances to the prototypes."""
-        check_task_batch(support_x, support_y, query_x, query_x)
+        check_task_batch(support_x, support_y, query_x)
         prototypes = self.prototypes(self.embed(support_x), support_y)  # [T, C, E]
         query = self.embed(query_x)  # [T, Q, E]
         return -(query[:, :, None, :] - prototypes[:, None, :, :]).pow(2).sum(dim=-1)

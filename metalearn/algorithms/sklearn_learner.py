@@ -66,7 +66,7 @@ class SklearnLearner:
         """Per task, fit on the support set; return query log-probabilities ``[T, Q, C]`` (CPU, float32)."""
         from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
-        check_task_batch(support_x, support_y, query_x, query_x)
+        check_task_batch(support_x, support_y, query_x)
         outputs = []
         with threadpool_limits(1):  # tiny fits: thread pools cost more than they give (measured 7x on 2 cores)
             for sx, sy, qx in zip(support_x.cpu().numpy(), support_y.cpu().numpy(), query_x.cpu().numpy()):
