@@ -10,6 +10,7 @@ meta_loss + backward + Adam step. Prints the median over --repeats timed runs.
     python benchmarks/maml_throughput.py            # a few minutes on 2 cores
     python benchmarks/maml_throughput.py --short --threads 1   # a quick look (~1 min)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,9 @@ def conv4_workload(device):
 WORKLOADS = {"sinusoid": sinusoid_workload, "conv4": conv4_workload}
 
 
-def iterations_per_second(maml: ml.MAML, batch: ml.TaskBatch, iterations: int, repeats: int) -> float:
+def iterations_per_second(
+    maml: ml.MAML, batch: ml.TaskBatch, iterations: int, repeats: int
+) -> float:
     """Median over ``repeats`` runs of ``iterations`` meta-iterations, after one warm-up iteration."""
     opt = torch.optim.Adam(maml.parameters(), lr=1e-6)
 
@@ -69,18 +72,30 @@ def iterations_per_second(maml: ml.MAML, batch: ml.TaskBatch, iterations: int, r
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--short", action="store_true", help="fewer iterations and repeats, one thread count")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--short", action="store_true", help="fewer iterations and repeats, one thread count"
+    )
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--repeats", type=int, default=None, help="timed runs per setting (median is printed)")
-    parser.add_argument("--threads", nargs="+", type=int, default=None, help="CPU thread counts (default 1 2)")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed runs per setting (median is printed)"
+    )
+    parser.add_argument(
+        "--threads", nargs="+", type=int, default=None, help="CPU thread counts (default 1 2)"
+    )
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
     args = parser.parse_args()
     device = ml.default_device(args.device)
     repeats = args.repeats or (3 if args.short else 5)
     threads = [torch.get_num_threads()] if device.type == "cuda" else (args.threads or [1, 2])
-    print(f"torch {torch.__version__}, device {device}, median of {repeats} runs, meta-iterations/s")
-    print(f"{'workload':9s} {'order':6s} {'threads':>7s} {'vmap':>8s} {'loop':>8s} {'auto':>5s} {'vmap/loop':>9s}")
+    print(
+        f"torch {torch.__version__}, device {device}, median of {repeats} runs, meta-iterations/s"
+    )
+    print(
+        f"{'workload':9s} {'order':6s} {'threads':>7s} {'vmap':>8s} {'loop':>8s} {'auto':>5s} {'vmap/loop':>9s}"
+    )
     for name in args.workloads:
         for first_order in (False, True):
             for num_threads in threads:
@@ -91,8 +106,14 @@ def main() -> None:
                 small = args.short or name == "conv4"
                 rates = {}
                 for batched in (True, False):
-                    maml = ml.MAML(model, loss_fn, inner_lr, first_order=first_order, batched=batched)
-                    iterations = (2 if device.type == "cpu" else 10) if name == "conv4" else (10 if small else 50)
+                    maml = ml.MAML(
+                        model, loss_fn, inner_lr, first_order=first_order, batched=batched
+                    )
+                    iterations = (
+                        (2 if device.type == "cpu" else 10)
+                        if name == "conv4"
+                        else (10 if small else 50)
+                    )
                     if not batched and name == "sinusoid":
                         iterations = max(2, iterations // 5)
                     rates[batched] = iterations_per_second(maml, batch, iterations, repeats)

@@ -1,4 +1,5 @@
 """metalearn: the small PyTorch package behind the book *Learning to Learn*."""
+
 from metalearn import config
 from metalearn.algorithms import (
     MAML,

@@ -1,4 +1,5 @@
 """Scoring few-shot learners on the same task batches, with 95% confidence intervals."""
+
 from __future__ import annotations
 
 import math
@@ -48,7 +49,9 @@ def mse(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return (predictions - targets).pow(2).flatten(start_dim=1).mean(dim=1)
 
 
-def evaluate(learner: FewShotLearner, task_batches: Iterable[TaskBatch], metric: Metric = accuracy) -> Summary:
+def evaluate(
+    learner: FewShotLearner, task_batches: Iterable[TaskBatch], metric: Metric = accuracy
+) -> Summary:
     """Adapt ``learner`` on each task's support set and score its query predictions.
 
     Every learner scored on the same ``task_batches`` sees the very same episodes,

@@ -4,6 +4,7 @@ Chapter 1's first limit of deep learning, measured: train a fresh network on
 ``k`` examples per class for several ``k`` and seeds, and score each on the
 same held-out test set.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -58,5 +59,7 @@ def learning_curve(
             fit(model, train_x[chosen], train_y[chosen], F.cross_entropy, lr, steps, "adam")
             model.eval()
             with torch.no_grad():
-                accuracies[row, seed] = (model(test_x).argmax(dim=-1) == test_y).float().mean().item()
+                accuracies[row, seed] = (
+                    (model(test_x).argmax(dim=-1) == test_y).float().mean().item()
+                )
     return accuracies

@@ -1,4 +1,5 @@
 """Figures that more than one chapter draws."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -29,12 +30,16 @@ def show_episodes(
     if num_tasks < 1 or query < 1:
         raise ValueError(f"num_tasks and max_query must be >= 1, got {num_tasks} and {max_query}")
     columns = support + 1 + query
-    fig, axes = plt.subplots(num_tasks, columns, figsize=(0.9 * columns, 1.25 * num_tasks + 0.5), squeeze=False)
+    fig, axes = plt.subplots(
+        num_tasks, columns, figsize=(0.9 * columns, 1.25 * num_tasks + 0.5), squeeze=False
+    )
     for t in range(num_tasks):
         cells = [(batch.support_x, batch.support_y, i, axes[t, i]) for i in range(support)]
         # spread the shown queries over the whole (label-ordered) query set
         shown = torch.linspace(0, batch.query_x.shape[1] - 1, query).round().long().tolist()
-        cells += [(batch.query_x, batch.query_y, q, axes[t, support + 1 + j]) for j, q in enumerate(shown)]
+        cells += [
+            (batch.query_x, batch.query_y, q, axes[t, support + 1 + j]) for j, q in enumerate(shown)
+        ]
         axes[t, support].axis("off")
         for images, labels, i, ax in cells:
             ax.imshow(images[t, i].detach().cpu().reshape(*image_shape).numpy(), cmap="gray_r")
@@ -44,19 +49,33 @@ def show_episodes(
             ax.set_xticks([])
             ax.set_yticks([])
         axes[t, 0].set_ylabel(f"task {t + 1}", fontsize=9)
-    fig.text(support / 2 / columns, 0.98, "support set (label=digit)" if class_names is not None else "support set (label)", ha="center", va="top")
+    fig.text(
+        support / 2 / columns,
+        0.98,
+        "support set (label=digit)" if class_names is not None else "support set (label)",
+        ha="center",
+        va="top",
+    )
     fig.text((support + 1 + query / 2) / columns, 0.98, "query set", ha="center", va="top")
     fig.tight_layout(rect=(0, 0, 1, 0.93))
     return fig
 
 
 def _box(ax: plt.Axes, xy: tuple[float, float], text: str, color: str) -> None:
-    ax.text(*xy, text, ha="center", va="center", fontsize=10,
-            bbox={"boxstyle": "round,pad=0.5", "facecolor": color, "edgecolor": "0.3"})
+    ax.text(
+        *xy,
+        text,
+        ha="center",
+        va="center",
+        fontsize=10,
+        bbox={"boxstyle": "round,pad=0.5", "facecolor": color, "edgecolor": "0.3"},
+    )
 
 
 def _arrow(ax: plt.Axes, start: tuple[float, float], end: tuple[float, float], **style) -> None:
-    ax.annotate("", xy=end, xytext=start, arrowprops=dict(arrowstyle="->", color="0.25", lw=1.4, **style))
+    ax.annotate(
+        "", xy=end, xytext=start, arrowprops=dict(arrowstyle="->", color="0.25", lw=1.4, **style)
+    )
 
 
 def draw_meta_loop(num_tasks: int = 3) -> Figure:
@@ -70,15 +89,39 @@ def draw_meta_loop(num_tasks: int = 3) -> Figure:
     for i in range(num_tasks):
         y, n = num_tasks - 1 - i, i + 1
         _arrow(ax, (1.65, middle), (2.65, y))
-        _box(ax, (4.2, y), f"inner loop on task {n}'s support set\n"
-             f"$\\theta'_{n} = \\theta - \\alpha\\nabla_\\theta \\mathcal{{L}}^{{supp}}_{n}(\\theta)$", "#dbe9f6")
+        _box(
+            ax,
+            (4.2, y),
+            f"inner loop on task {n}'s support set\n"
+            f"$\\theta'_{n} = \\theta - \\alpha\\nabla_\\theta \\mathcal{{L}}^{{supp}}_{n}(\\theta)$",
+            "#dbe9f6",
+        )
         _arrow(ax, (5.75, y), (6.3, y))
-        _box(ax, (7.4, y), f"loss on task {n}'s query set\n$\\mathcal{{L}}^{{query}}_{n}(\\theta'_{n})$", "#e2f0d9")
+        _box(
+            ax,
+            (7.4, y),
+            f"loss on task {n}'s query set\n$\\mathcal{{L}}^{{query}}_{n}(\\theta'_{n})$",
+            "#e2f0d9",
+        )
         _arrow(ax, (8.35, y), (8.6 - 0.25 * i, -1.1), connectionstyle="arc3,rad=-0.3")
-    _box(ax, (6.9, -1.35), "outer loop: $\\theta \\leftarrow \\theta - \\beta\\nabla_\\theta"
-         "\\sum_i \\mathcal{L}^{query}_i(\\theta'_i)$", "#f8d7da")
-    ax.annotate("", xy=(0.9, middle - 0.35), xytext=(5.5, -1.35),
-                arrowprops={"arrowstyle": "->", "color": "#a33", "lw": 1.6, "connectionstyle": "arc3,rad=-0.25"})
+    _box(
+        ax,
+        (6.9, -1.35),
+        "outer loop: $\\theta \\leftarrow \\theta - \\beta\\nabla_\\theta"
+        "\\sum_i \\mathcal{L}^{query}_i(\\theta'_i)$",
+        "#f8d7da",
+    )
+    ax.annotate(
+        "",
+        xy=(0.9, middle - 0.35),
+        xytext=(5.5, -1.35),
+        arrowprops={
+            "arrowstyle": "->",
+            "color": "#a33",
+            "lw": 1.6,
+            "connectionstyle": "arc3,rad=-0.25",
+        },
+    )
     ax.text(0.2, -1.6, "repeat with freshly sampled tasks", fontsize=8, color="#a33")
     ax.set_title("Inner loop (adapt to one task) inside the outer loop (learn how to adapt)")
     fig.tight_layout()
@@ -102,8 +145,15 @@ def show_predictions(
     ``probabilities [Q, N]`` (rows sum to one).
     """
     if probabilities.shape[0] != query_x.shape[0]:
-        raise ValueError(f"probabilities must have one row per query ({query_x.shape[0]}), got {tuple(probabilities.shape)}")
-    shown = torch.linspace(0, query_x.shape[0] - 1, min(max_query, query_x.shape[0])).round().long().tolist()
+        raise ValueError(
+            f"probabilities must have one row per query ({query_x.shape[0]}), got {tuple(probabilities.shape)}"
+        )
+    shown = (
+        torch.linspace(0, query_x.shape[0] - 1, min(max_query, query_x.shape[0]))
+        .round()
+        .long()
+        .tolist()
+    )
     columns = max(support_x.shape[0], len(shown))
     fig, axes = plt.subplots(2, columns, figsize=(0.95 * columns, 2.7), squeeze=False)
     for ax in axes.flat:
@@ -115,9 +165,17 @@ def show_predictions(
     for column, q in enumerate(shown):
         right = int(predicted[q]) == int(query_y[q])
         axes[1, column].imshow(query_x[q, 0].detach().cpu().numpy(), cmap="gray_r")
-        axes[1, column].set_title(f"{int(predicted[q])} ({confidence[q]:.2f})", fontsize=8, color="green" if right else "red")
-    axes[0, 0].text(-0.3, 0.5, "support", transform=axes[0, 0].transAxes, rotation=90, va="center", ha="right")
-    axes[1, 0].text(-0.3, 0.5, "query", transform=axes[1, 0].transAxes, rotation=90, va="center", ha="right")
+        axes[1, column].set_title(
+            f"{int(predicted[q])} ({confidence[q]:.2f})",
+            fontsize=8,
+            color="green" if right else "red",
+        )
+    axes[0, 0].text(
+        -0.3, 0.5, "support", transform=axes[0, 0].transAxes, rotation=90, va="center", ha="right"
+    )
+    axes[1, 0].text(
+        -0.3, 0.5, "query", transform=axes[1, 0].transAxes, rotation=90, va="center", ha="right"
+    )
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -6,6 +6,7 @@ the pixels whose change would move that score most. Chapter 1 uses it to show
 that test accuracy does not pin down *why* a network decides: two networks can
 be equally accurate and explain themselves differently.
 """
+
 from __future__ import annotations
 
 import torch
@@ -13,7 +14,9 @@ from torch import nn
 from torch.nn import functional as F
 
 
-def input_gradients(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
+def input_gradients(
+    model: nn.Module, x: torch.Tensor, labels: torch.Tensor, create_graph: bool = False
+) -> torch.Tensor:
     """Gradient of each example's ``labels`` logit w.r.t. its input: ``x [N, ...]``, ``labels [N]`` -> ``[N, ...]``.
 
     With ``create_graph=True`` the result is itself differentiable w.r.t. the
@@ -34,7 +37,9 @@ def saliency_correlation(first: torch.Tensor, second: torch.Tensor) -> torch.Ten
     1 means the maps rank and scale pixels alike, 0 that they are unrelated.
     """
     if first.shape != second.shape or first.dim() < 2:
-        raise ValueError(f"first and second must share a shape [N, ...], got {tuple(first.shape)} and {tuple(second.shape)}")
+        raise ValueError(
+            f"first and second must share a shape [N, ...], got {tuple(first.shape)} and {tuple(second.shape)}"
+        )
     a, b = first.flatten(1), second.flatten(1)
     a, b = a - a.mean(dim=1, keepdim=True), b - b.mean(dim=1, keepdim=True)
     return (a * b).sum(dim=1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-12)
@@ -58,16 +63,22 @@ def fit_with_other_explanation(
     (double backpropagation through the input gradient). Trains in place; returns ``model``.
     """
     if reference.shape != x.shape:
-        raise ValueError(f"reference must have the shape of x {tuple(x.shape)}, got {tuple(reference.shape)}")
+        raise ValueError(
+            f"reference must have the shape of x {tuple(x.shape)}, got {tuple(reference.shape)}"
+        )
     if weight < 0 or lr <= 0 or steps < 0:
-        raise ValueError(f"need weight >= 0, lr > 0, steps >= 0; got weight={weight}, lr={lr}, steps={steps}")
+        raise ValueError(
+            f"need weight >= 0, lr > 0, steps >= 0; got weight={weight}, lr={lr}, steps={steps}"
+        )
     reference = reference.detach()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for _ in range(steps):
         inputs = x.detach().requires_grad_(True)
         logits = model(inputs)
-        (saliency,) = torch.autograd.grad(logits.gather(1, labels[:, None]).sum(), inputs, create_graph=True)
+        (saliency,) = torch.autograd.grad(
+            logits.gather(1, labels[:, None]).sum(), inputs, create_graph=True
+        )
         penalty = saliency_correlation(saliency, reference).pow(2).mean()
         loss = F.cross_entropy(logits, labels) + weight * penalty
         optimizer.zero_grad(set_to_none=True)

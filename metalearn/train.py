@@ -1,13 +1,14 @@
 """The meta-training loop every chapter shares."""
+
 from __future__ import annotations
 
 import math
 from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
 
 from metalearn.algorithms.base import MetaLearner
+from metalearn.progress import Progress
 from metalearn.tasks.batch import TaskBatch
 
 
@@ -31,7 +32,8 @@ def meta_train(
         optimizer: the outer (meta) optimiser over the learner's meta-parameters.
         grad_clip: if given, clip the meta-gradient's total norm to this value.
         device: move each batch there before the step (``None`` keeps it).
-        progress: show a tqdm progress bar.
+        progress: show a live progress bar that ends as a one-line summary
+            (steps, smoothed loss, seconds).
 
     Returns:
         The meta-loss of every step, for plotting a training curve.
@@ -43,20 +45,21 @@ def meta_train(
         raise ValueError(f"steps must be >= 1, got {steps}")
     params = [p for group in optimizer.param_groups for p in group["params"]]
     history: list[float] = []
-    bar = tqdm(range(steps), desc=desc, disable=not progress, mininterval=1.0)
-    for step in bar:
-        batch = sample_batch()
-        if device is not None:
-            batch = batch.to(device)
-        loss = learner.meta_loss(*batch)
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"meta-loss is {loss.item()} at step {step}; lower the learning rates")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(params, grad_clip)
-        optimizer.step()
-        history.append(loss.item())
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+    with Progress(steps, desc, enabled=progress) as bar:
+        for step in range(steps):
+            batch = sample_batch()
+            if device is not None:
+                batch = batch.to(device)
+            loss = learner.meta_loss(*batch)
+            if not math.isfinite(loss.item()):
+                raise FloatingPointError(
+                    f"meta-loss is {loss.item()} at step {step}; lower the learning rates"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, grad_clip)
+            optimizer.step()
+            history.append(loss.item())
+            bar.update(loss=history[-1])
     return history

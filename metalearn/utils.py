@@ -1,4 +1,5 @@
 """Reproducibility and device selection."""
+
 from __future__ import annotations
 
 import os
@@ -44,14 +45,20 @@ def default_device(name: str | None = None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     is_cuda_index = choice.startswith("cuda:") and choice[5:].isdigit()
     if choice not in DEVICE_CHOICES and not is_cuda_index:
-        raise ValueError(f"{source}={name!r} is not a device; expected one of {', '.join(DEVICE_CHOICES)}")
+        raise ValueError(
+            f"{source}={name!r} is not a device; expected one of {', '.join(DEVICE_CHOICES)}"
+        )
     if choice.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ValueError(f"{source}={name!r} asks for CUDA, but no CUDA device is available; use 'auto' or 'cpu'")
+            raise ValueError(
+                f"{source}={name!r} asks for CUDA, but no CUDA device is available; use 'auto' or 'cpu'"
+            )
         if is_cuda_index and int(choice[5:]) >= torch.cuda.device_count():
             raise ValueError(
                 f"{source}={name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
             )
     if choice == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"{source}={name!r} asks for MPS, but it is not available; use 'auto' or 'cpu'")
+        raise ValueError(
+            f"{source}={name!r} asks for MPS, but it is not available; use 'auto' or 'cpu'"
+        )
     return torch.device(choice)

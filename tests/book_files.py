@@ -1,4 +1,5 @@
 """Where the book's chapters are, shared by the notebook and HTML checks."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,8 @@ BOOK = ROOT / "book"
 REPOSITORY = "metalearn-book/metalearn-book"
 
 # The first code cell of every chapter, verbatim (tests/test_notebooks.py checks it).
-COLAB_CELL = """# Colab: install metalearn from the book's repository when it is not importable (keeps Colab's own torch).
+COLAB_CELL = """# Colab: install metalearn from the book's repository when it is not importable
+# (keeps Colab's own torch).
 try:
     import metalearn
 except ImportError:

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from metalearn import FineTune, MLP, TaskBatch, TrainFromScratch, meta_train, mse
+from metalearn import MLP, FineTune, TaskBatch, TrainFromScratch, meta_train, mse
 
 
 def linear_tasks(num_tasks, generator, shots=10, queries=20):
@@ -18,8 +18,11 @@ def test_pretraining_then_fine_tuning_beats_pretraining_alone():
     generator = torch.Generator().manual_seed(0)
     learner = FineTune(nn.Linear(1, 1), nn.functional.mse_loss, lr=0.1, steps=20)
     history = meta_train(
-        learner, lambda: linear_tasks(8, generator), steps=200,
-        optimizer=torch.optim.Adam(learner.parameters(), lr=0.05), progress=False,
+        learner,
+        lambda: linear_tasks(8, generator),
+        steps=200,
+        optimizer=torch.optim.Adam(learner.parameters(), lr=0.05),
+        progress=False,
     )
     assert history[-1] < 0.25 * history[0]
     test = linear_tasks(16, generator)
@@ -31,7 +34,9 @@ def test_pretraining_then_fine_tuning_beats_pretraining_alone():
 def test_fine_tuning_leaves_the_pretrained_network_untouched():
     model = nn.Linear(1, 1)
     before = [p.detach().clone() for p in model.parameters()]
-    FineTune(model, nn.functional.mse_loss, lr=0.1, steps=5).predict(*linear_tasks(2, torch.Generator())[:3])
+    FineTune(model, nn.functional.mse_loss, lr=0.1, steps=5).predict(
+        *linear_tasks(2, torch.Generator())[:3]
+    )
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
@@ -52,7 +57,10 @@ def test_training_from_scratch_fits_the_support_set_and_starts_fresh_each_task()
     assert mse(predictions, test.query_y).mean() < 0.1 * untrained
 
 
-@pytest.mark.parametrize("kwargs, message", [(dict(lr=0.0), "lr"), (dict(steps=-1), "steps"), (dict(optimizer="rmsprop"), "optimizer")])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [(dict(lr=0.0), "lr"), (dict(steps=-1), "steps"), (dict(optimizer="rmsprop"), "optimizer")],
+)
 def test_bad_settings_are_named(kwargs, message):
     settings = dict(lr=0.1, steps=1) | kwargs
     with pytest.raises(ValueError, match=message):

@@ -3,20 +3,19 @@
 Run after ``jupyter-book build .`` (``make test`` does). Without a build these tests
 skip, unless ``METALEARN_REQUIRE_HTML=1`` (set by ``make test``), where they fail.
 """
+
 from __future__ import annotations
 
 import functools
 import http.server
-
 import os
 import threading
 import urllib.parse
 import urllib.request
 
 import pytest
-from bs4 import BeautifulSoup
-
 from book_files import REPOSITORY, ROOT, load, source, toc_files
+from bs4 import BeautifulSoup
 
 HTML = ROOT / "_build" / "html"
 EXECUTED = ROOT / "_build" / "jupyter_execute"
@@ -24,8 +23,11 @@ PAGES = toc_files()
 
 if not (HTML / "index.html").exists():
     if os.environ.get("METALEARN_REQUIRE_HTML") == "1":
-        raise RuntimeError(f"{HTML} has no built book: run `jupyter-book build .` (make book) first")
+        raise RuntimeError(
+            f"{HTML} has no built book: run `jupyter-book build .` (make book) first"
+        )
     pytest.skip("the book is not built (make book)", allow_module_level=True)
+
 
 @pytest.fixture(scope="module")
 def site():
@@ -37,19 +39,23 @@ def site():
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
 
+
 def fetch(url: str) -> tuple[int, bytes]:
     with urllib.request.urlopen(url, timeout=30) as response:
         return response.status, response.read()
+
 
 def page(site: str, name: str) -> BeautifulSoup:
     status, body = fetch(f"{site}/{name}.html")
     assert status == 200
     return BeautifulSoup(body, "html.parser")
 
+
 @pytest.mark.parametrize("name", PAGES)
 def test_every_toc_page_is_served(site, name):
     soup = page(site, name)
     assert soup.find("article") is not None, f"{name}.html has no article body"
+
 
 @pytest.mark.parametrize("name", PAGES)
 def test_no_page_shows_an_error(site, name):
@@ -59,7 +65,9 @@ def test_no_page_shows_an_error(site, name):
     for block in soup.select("div.output.stderr"):
         assert "Error" not in block.get_text(), f"{name}: {block.get_text()[:300]}"
 
+
 NOTEBOOK_PAGES = [name for name in PAGES if (ROOT / f"{name}.ipynb").exists()]
+
 
 def executed_images(name: str) -> int:
     """How many figures the executed notebook produced."""
@@ -71,27 +79,36 @@ def executed_images(name: str) -> int:
         for output in cell.get("outputs", [])
     )
 
+
 @pytest.mark.parametrize("name", NOTEBOOK_PAGES)
 def test_figures_made_by_the_notebook_are_on_the_page(site, name):
     expected = executed_images(name)
     images = page(site, name).select("div.cell_output img")
-    assert len(images) >= expected, f"{name}: the notebook made {expected} figures, the page shows {len(images)}"
+    assert len(images) >= expected, (
+        f"{name}: the notebook made {expected} figures, the page shows {len(images)}"
+    )
     for image in images:
         if image["src"].startswith("data:"):
             continue
         status, body = fetch(urllib.parse.urljoin(f"{site}/{name}.html", image["src"]))
         assert status == 200 and body, image["src"]
 
+
 @pytest.mark.parametrize("name", NOTEBOOK_PAGES)
 def test_math_is_rendered_as_mathjax_not_left_as_markup(site, name):
-    markdown = "\n".join(source(c) for c in load(ROOT / f"{name}.ipynb")["cells"] if c["cell_type"] == "markdown")
+    markdown = "\n".join(
+        source(c) for c in load(ROOT / f"{name}.ipynb")["cells"] if c["cell_type"] == "markdown"
+    )
     soup = page(site, name)
     if "$" in markdown:
         assert soup.select(".math"), f"{name}: source has $-math but the page has no rendered math"
-        assert any("mathjax" in (script.get("src") or "").lower() for script in soup.find_all("script"))
+        assert any(
+            "mathjax" in (script.get("src") or "").lower() for script in soup.find_all("script")
+        )
     for hidden in soup.select("pre, code, script, style, .math"):
         hidden.decompose()
     assert "$$" not in soup.get_text(), f"{name}: raw $$ left on the page"
+
 
 @pytest.mark.parametrize("name", NOTEBOOK_PAGES)
 def test_colab_button_opens_this_notebook_on_main(site, name):

@@ -1,4 +1,5 @@
 """Conv4: shapes, the MAML paper's architecture, batch statistics in every mode, errors."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,7 +18,10 @@ def test_output_shape_and_architecture():
     assert len(convs) == 4 and all(c.kernel_size == (3, 3) and c.out_channels == 64 for c in convs)
     assert len(norms) == 4 and not any(n.track_running_stats for n in norms)
     assert model.head.in_features == 64
-    assert Conv4(in_channels=3, num_classes=20, hidden=8)(torch.randn(2, 3, 28, 28)).shape == (2, 20)
+    assert Conv4(in_channels=3, num_classes=20, hidden=8)(torch.randn(2, 3, 28, 28)).shape == (
+        2,
+        20,
+    )
 
 
 def test_batch_norm_uses_batch_statistics_in_train_and_eval_mode():

@@ -57,7 +57,10 @@ def test_digit_tasks_episode_structure(digits):
     for t in range(4):
         assert len(set(classes[t].tolist())) == 3
         # every image carries the digit its episode label stands for, and support/query never share an image
-        for x_set, y_set in ((batch.support_x[t], batch.support_y[t]), (batch.query_x[t], batch.query_y[t])):
+        for x_set, y_set in (
+            (batch.support_x[t], batch.support_y[t]),
+            (batch.query_x[t], batch.query_y[t]),
+        ):
             for image, label in zip(x_set, y_set):
                 matches = (images == image).all(dim=1).nonzero().flatten()
                 assert classes[t, label].item() in labels[matches].tolist()

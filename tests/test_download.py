@@ -1,4 +1,5 @@
 """metalearn.data.download: checksummed, atomic downloads and the data/cache folders."""
+
 import hashlib
 import io
 import urllib.error
@@ -16,7 +17,9 @@ URL = "https://example.org/files/payload.zip"
 class FakeResponse(io.BytesIO):
     """A urlopen response; with ``fail_after`` bytes it raises midway, like a dropped connection."""
 
-    def __init__(self, data: bytes, fail_after: int | None = None, error: BaseException | None = None):
+    def __init__(
+        self, data: bytes, fail_after: int | None = None, error: BaseException | None = None
+    ):
         super().__init__(data)
         self.fail_after, self.error = fail_after, error
 

@@ -1,4 +1,5 @@
 """metalearn.tasks.episodes: N-way K-shot episodes over a labelled image set."""
+
 import pytest
 import torch
 
@@ -27,15 +28,22 @@ def test_episode_shapes_labels_and_disjoint_support_and_query(ways, shots, queri
     assert batch.support_y.dtype == torch.long
     for t in range(16):
         support, query = source_ids(batch.support_x[t]), source_ids(batch.query_x[t])
-        assert not set(support.tolist()) & set(query.tolist()), "an image is in both support and query"
-        assert len(set(support.tolist())) == ways * shots and len(set(query.tolist())) == ways * queries
+        assert not set(support.tolist()) & set(query.tolist()), (
+            "an image is in both support and query"
+        )
+        assert (
+            len(set(support.tolist())) == ways * shots
+            and len(set(query.tolist())) == ways * queries
+        )
         assert sorted(batch.support_y[t].unique().tolist()) == list(range(ways))
         assert torch.bincount(batch.query_y[t], minlength=ways).tolist() == [queries] * ways
         # the episode labels are a consistent relabelling of the true classes
         for ids, episode_labels in ((support, batch.support_y[t]), (query, batch.query_y[t])):
             for label in range(ways):
                 assert len(labels[ids[episode_labels == label]].unique()) == 1
-        true_of = {label: labels[support[batch.support_y[t] == label][0]].item() for label in range(ways)}
+        true_of = {
+            label: labels[support[batch.support_y[t] == label][0]].item() for label in range(ways)
+        }
         assert len(set(true_of.values())) == ways
         assert all(labels[i].item() == true_of[y.item()] for i, y in zip(query, batch.query_y[t]))
 
@@ -68,7 +76,10 @@ def test_uint8_images_are_scaled_and_unequal_classes_are_handled():
     assert batch.support_x.dtype == torch.float32 and batch.support_x.max() <= 1.0
     flat = images.flatten(1).float() / 255
     for t in range(20):
-        rows = [int(torch.nonzero((flat == x.flatten()).all(1))[0]) for x in torch.cat([batch.support_x[t], batch.query_x[t]])]
+        rows = [
+            int(torch.nonzero((flat == x.flatten()).all(1))[0])
+            for x in torch.cat([batch.support_x[t], batch.query_x[t]])
+        ]
         assert len(set(rows)) == 15
 
 

@@ -25,7 +25,9 @@ def test_accuracy_and_mse_are_per_task():
     logits = torch.tensor([[[2.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [1.0, 0.0]]])
     labels = torch.tensor([[0, 1], [1, 1]])
     assert accuracy(logits, labels).tolist() == [1.0, 0.0]
-    assert mse(torch.zeros(2, 3, 1), torch.tensor([[[1.0], [1.0], [1.0]], [[2.0], [0.0], [0.0]]])).tolist() == pytest.approx([1.0, 4 / 3])
+    assert mse(
+        torch.zeros(2, 3, 1), torch.tensor([[[1.0], [1.0], [1.0]], [[2.0], [0.0], [0.0]]])
+    ).tolist() == pytest.approx([1.0, 4 / 3])
 
 
 class NearestSupportLabel:

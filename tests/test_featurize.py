@@ -1,4 +1,5 @@
 """Morgan fingerprints with RDKit: correctness, unparseable SMILES, and the cache."""
+
 import numpy as np
 import pytest
 from rdkit import Chem
@@ -8,7 +9,12 @@ from metalearn.data import featurize as featurize_module
 from metalearn.data.featurize import Featurizer, compute, featurize
 
 SMILES = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "CCN(CC)CC"]
-BAD = ["C1CC", "not a molecule", "", "[P](C)(C)(C)(C)(C)(C)C"]  # unclosed ring, nonsense, empty, hypervalent
+BAD = [
+    "C1CC",
+    "not a molecule",
+    "",
+    "[P](C)(C)(C)(C)(C)(C)C",
+]  # unclosed ring, nonsense, empty, hypervalent
 
 
 def test_fingerprints_match_rdkit_generator():
@@ -26,15 +32,21 @@ def test_fingerprints_match_rdkit_generator():
 def test_radius_changes_fingerprints():
     small, large = compute(SMILES, Featurizer(radius=1)), compute(SMILES, Featurizer(radius=3))
     bits_small, bits_large = small.fingerprints.sum(axis=1), large.fingerprints.sum(axis=1)
-    assert (bits_large >= bits_small).all() and (bits_large > bits_small).sum() >= 3  # ethanol is too small to grow
+    assert (bits_large >= bits_small).all() and (
+        bits_large > bits_small
+    ).sum() >= 3  # ethanol is too small to grow
 
 
 def test_unparseable_smiles_are_marked_invalid_and_counted_never_kept(capfd):
     features = compute(SMILES[:2] + BAD, Featurizer())
     np.testing.assert_array_equal(features.valid, [True, True, False, False, False, False])
     assert features.num_invalid == 4
-    assert features.fingerprints[2:].sum() == 0  # invalid rows must be dropped by callers, see test_fsmol
-    assert "valence" not in capfd.readouterr().err  # RDKit's parse warnings are silenced while parsing
+    assert (
+        features.fingerprints[2:].sum() == 0
+    )  # invalid rows must be dropped by callers, see test_fsmol
+    assert (
+        "valence" not in capfd.readouterr().err
+    )  # RDKit's parse warnings are silenced while parsing
 
 
 def test_descriptors_are_appended():
@@ -46,7 +58,12 @@ def test_descriptors_are_appended():
 
 
 @pytest.mark.parametrize(
-    "kwargs, name", [({"radius": -1}, "radius"), ({"n_bits": 100}, "n_bits"), ({"descriptors": ("NoSuch",)}, "descriptors")]
+    "kwargs, name",
+    [
+        ({"radius": -1}, "radius"),
+        ({"n_bits": 100}, "n_bits"),
+        ({"descriptors": ("NoSuch",)}, "descriptors"),
+    ],
 )
 def test_bad_settings_raise_naming_the_argument(kwargs, name):
     with pytest.raises(ValueError, match=name):

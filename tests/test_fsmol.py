@@ -1,4 +1,5 @@
 """The FS-Mol loader: the CSV subset, FS-Mol's own per-assay files, featurisation, errors."""
+
 import csv
 import gzip
 import json
@@ -11,7 +12,10 @@ import pytest
 from metalearn.data import fsmol
 from metalearn.data.fsmol import featurize_assays, load_fsmol, read_subset, read_task_file
 
-DATA_DIR = Path(os.environ.get("METALEARN_DATA_DIR") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+DATA_DIR = Path(
+    os.environ.get("METALEARN_DATA_DIR")
+    or Path(__file__).resolve().parents[1].parent / "shared" / "data"
+)
 ROWS = [
     # split, assay, smiles, active, log_activity, assay_type
     ("train", "CHEMBL2", "CCO", "1", "6.1", "B"),
@@ -30,7 +34,11 @@ def writable_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("METALEARN_CACHE_DIR", str(tmp_path / "cache"))
 
 
-def _write_csv(path: Path, rows=ROWS, header=("split", "assay", "smiles", "active", "log_activity", "assay_type")):
+def _write_csv(
+    path: Path,
+    rows=ROWS,
+    header=("split", "assay", "smiles", "active", "log_activity", "assay_type"),
+):
     with gzip.open(path, "wt", newline="") as stream:
         writer = csv.writer(stream)
         writer.writerow(header)
@@ -42,26 +50,38 @@ def test_read_subset_groups_rows_into_assays_by_split(tmp_path):
     assays = read_subset(_write_csv(tmp_path / "tiny.csv.gz"))
     assert [a.name for a in assays["train"]] == ["CHEMBL1", "CHEMBL2"] and assays["valid"] == []
     chembl2 = assays["train"][1]
-    assert chembl2.smiles == ("CCO", "CCN", "C1CC") and chembl2.assay_type == "B" and len(chembl2) == 3
+    assert (
+        chembl2.smiles == ("CCO", "CCN", "C1CC") and chembl2.assay_type == "B" and len(chembl2) == 3
+    )
     np.testing.assert_array_equal(chembl2.active, [True, False, True])
     assert chembl2.active_fraction == pytest.approx(2 / 3)
-    assert np.isnan(assays["train"][0].log_activity[0]) and assays["train"][0].log_activity[1] == pytest.approx(7.0)
+    assert np.isnan(assays["train"][0].log_activity[0]) and assays["train"][0].log_activity[
+        1
+    ] == pytest.approx(7.0)
 
 
 def test_unparseable_smiles_are_skipped_and_counted(tmp_path):
     assays = read_subset(_write_csv(tmp_path / "tiny.csv.gz"))
     tasks, dropped = featurize_assays(assays["train"] + assays["test"], data_key="tiny")
     assert dropped == 2
-    assert [len(t) for t in tasks] == [2, 2, 1]  # CHEMBL1 keeps 2, CHEMBL2 loses C1CC, CHEMBL9 loses the nonsense
+    assert [len(t) for t in tasks] == [
+        2,
+        2,
+        1,
+    ]  # CHEMBL1 keeps 2, CHEMBL2 loses C1CC, CHEMBL9 loses the nonsense
     chembl2 = tasks[1]
     assert chembl2.y.tolist() == [1, 0] and chembl2.x.shape == (2, 2048)
     assert (chembl2.x.sum(dim=1) > 0).all()  # no row of zeros stands in for a failed molecule
-    assert list((tmp_path / "cache" / "fsmol").glob("features-*.npz"))  # cached in METALEARN_CACHE_DIR
+    assert list(
+        (tmp_path / "cache" / "fsmol").glob("features-*.npz")
+    )  # cached in METALEARN_CACHE_DIR
 
 
 def test_csv_with_missing_columns_or_unknown_split_is_refused(tmp_path):
     with pytest.raises(ValueError, match="active"):
-        read_subset(_write_csv(tmp_path / "a.csv.gz", [r[:3] for r in ROWS], ("split", "assay", "smiles")))
+        read_subset(
+            _write_csv(tmp_path / "a.csv.gz", [r[:3] for r in ROWS], ("split", "assay", "smiles"))
+        )
     with pytest.raises(ValueError, match="split"):
         read_subset(_write_csv(tmp_path / "b.csv.gz", [("training",) + ROWS[0][1:]]))
 
@@ -87,28 +107,55 @@ def _write_task_file(path: Path, records):
 
 
 def test_fsmol_per_assay_jsonl_files_are_read(tmp_path):
-    record = {"SMILES": "CCO", "Property": "1.0", "Assay_ID": "CHEMBL5", "RegressionProperty": "12.0",
-              "LogRegressionProperty": "1.08", "Relation": "=", "AssayType": "B", "fingerprints": [0, 1],
-              "graph": {"adjacency_lists": [[[0, 1]], [], []], "node_features": [[1], [2]]}}
+    record = {
+        "SMILES": "CCO",
+        "Property": "1.0",
+        "Assay_ID": "CHEMBL5",
+        "RegressionProperty": "12.0",
+        "LogRegressionProperty": "1.08",
+        "Relation": "=",
+        "AssayType": "B",
+        "fingerprints": [0, 1],
+        "graph": {"adjacency_lists": [[[0, 1]], [], []], "node_features": [[1], [2]]},
+    }
     root = tmp_path / "fs-mol"
-    _write_task_file(root / "train" / "CHEMBL5.jsonl.gz", [record, {**record, "SMILES": "CCN", "Property": "0.0"}])
+    _write_task_file(
+        root / "train" / "CHEMBL5.jsonl.gz",
+        [record, {**record, "SMILES": "CCN", "Property": "0.0"}],
+    )
     _write_task_file(root / "test" / "CHEMBL7.jsonl.gz", [record])
     assay = read_task_file(root / "train" / "CHEMBL5.jsonl.gz", "train")
-    assert assay.name == "CHEMBL5" and assay.smiles == ("CCO", "CCN") and assay.active.tolist() == [True, False]
+    assert (
+        assay.name == "CHEMBL5"
+        and assay.smiles == ("CCO", "CCN")
+        and assay.active.tolist() == [True, False]
+    )
     assert assay.assay_type == "B" and assay.log_activity[0] == pytest.approx(1.08)
     data = load_fsmol(tmp_path)  # "auto" prefers the extracted full set
-    assert data.source == "full" and [len(data.split(s)) for s in ("train", "valid", "test")] == [1, 0, 1]
-    assert data.md5.startswith("full-")  # no recorded archive md5: the cache key comes from the file listing
+    assert data.source == "full" and [len(data.split(s)) for s in ("train", "valid", "test")] == [
+        1,
+        0,
+        1,
+    ]
+    assert data.md5.startswith(
+        "full-"
+    )  # no recorded archive md5: the cache key comes from the file listing
 
 
 def test_full_archive_is_never_downloaded_without_a_checksum(tmp_path, monkeypatch):
-    monkeypatch.setattr(fsmol, "fetch", lambda *a, **k: pytest.fail("must not download without an md5"))
-    monkeypatch.setattr(fsmol, "FULL_ARCHIVE_MD5", None)  # as shipped: not verifiable offline (module docstring)
+    monkeypatch.setattr(
+        fsmol, "fetch", lambda *a, **k: pytest.fail("must not download without an md5")
+    )
+    monkeypatch.setattr(
+        fsmol, "FULL_ARCHIVE_MD5", None
+    )  # as shipped: not verifiable offline (module docstring)
     with pytest.raises(ValueError, match="md5"):
         load_fsmol(tmp_path, source="full")
 
 
-@pytest.mark.skipif(not (DATA_DIR / "fsmol" / fsmol.SUBSET_FILE).is_file(), reason="shared FS-Mol subset not found")
+@pytest.mark.skipif(
+    not (DATA_DIR / "fsmol" / fsmol.SUBSET_FILE).is_file(), reason="shared FS-Mol subset not found"
+)
 def test_the_shared_subset_has_the_documented_assays():
     data = load_fsmol(DATA_DIR / "fsmol")
     assert data.source == "subset" and data.md5 == fsmol.SUBSET_MD5

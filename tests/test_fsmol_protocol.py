@@ -1,4 +1,5 @@
 """FS-Mol's evaluation protocol: stratified splits, ΔAUPRC, skipped draws, and single-task baselines."""
+
 import numpy as np
 import pytest
 import torch
@@ -19,13 +20,21 @@ from metalearn.tasks.fsmol_protocol import (
 
 
 def _labels(n: int, actives: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).permutation(np.r_[np.ones(actives, int), np.zeros(n - actives, int)])
+    return np.random.default_rng(seed).permutation(
+        np.r_[np.ones(actives, int), np.zeros(n - actives, int)]
+    )
 
 
 def _task(name: str, n: int, actives: int, seed: int = 0, features: int = 6) -> MoleculeTask:
     """Column 0 holds the label (an oracle can read it); the rest is noise."""
     y = torch.from_numpy(_labels(n, actives, seed))
-    x = torch.cat([y[:, None].float(), torch.rand(n, features - 1, generator=torch.Generator().manual_seed(seed))], 1)
+    x = torch.cat(
+        [
+            y[:, None].float(),
+            torch.rand(n, features - 1, generator=torch.Generator().manual_seed(seed)),
+        ],
+        1,
+    )
     return MoleculeTask(name, x, y)
 
 
@@ -45,7 +54,9 @@ def test_support_is_stratified_and_disjoint_from_the_query(support_size):
     support, query = stratified_split(labels, support_size, seed=7)
     assert len(support) == support_size and len(query) == 300 - support_size
     assert not set(support) & set(query) and set(support) | set(query) == set(range(300))
-    assert abs(labels[support].sum() - 0.3 * support_size) <= 0.5  # the assay's active fraction, rounded
+    assert (
+        abs(labels[support].sum() - 0.3 * support_size) <= 0.5
+    )  # the assay's active fraction, rounded
     again = stratified_split(labels, support_size, seed=7)
     np.testing.assert_array_equal(support, again[0])
     assert set(stratified_split(labels, support_size, seed=8)[0]) != set(support)
@@ -83,7 +94,9 @@ def test_delta_auprc_of_perfect_constant_and_random_predictors():
     randoms = [delta_auprc(np.random.default_rng(s).random(200), labels) for s in range(30)]
     assert abs(np.mean(randoms)) < 0.03
     scores = np.random.default_rng(0).random(200) + labels * 0.5
-    assert delta_auprc(torch.tensor(scores), torch.tensor(labels)) == pytest.approx(average_precision_score(labels, scores) - 0.25)
+    assert delta_auprc(torch.tensor(scores), torch.tensor(labels)) == pytest.approx(
+        average_precision_score(labels, scores) - 0.25
+    )
     with pytest.raises(ValueError, match="both classes"):
         delta_auprc(np.zeros(5), np.zeros(5))
 
@@ -97,11 +110,25 @@ def test_active_scores_accepts_one_or_two_outputs_per_molecule():
 
 
 def test_evaluate_scores_oracle_and_constant_and_skips_what_fsmol_skips():
-    tasks = [_task("big", 300, 100), _task("small", 80, 30, seed=1), _task("one_active", 200, 1, seed=2)]
-    results = evaluate_fsmol({"oracle": Oracle(), "constant": Constant()}, tasks, [16, 64, 128], num_draws=3, progress=False)
+    tasks = [
+        _task("big", 300, 100),
+        _task("small", 80, 30, seed=1),
+        _task("one_active", 200, 1, seed=2),
+    ]
+    results = evaluate_fsmol(
+        {"oracle": Oracle(), "constant": Constant()},
+        tasks,
+        [16, 64, 128],
+        num_draws=3,
+        progress=False,
+    )
     oracle, constant = results["oracle"], results["constant"]
     # an assay with a single active can never give both folds an active: all its draws are skipped and counted
-    assert set(oracle[16].per_assay) == {"big", "small"} and oracle[16].skipped == 3 and oracle[16].draws == 6
+    assert (
+        set(oracle[16].per_assay) == {"big", "small"}
+        and oracle[16].skipped == 3
+        and oracle[16].draws == 6
+    )
     # support 128 does not fit the assay of 80 molecules: skipped as well
     assert set(oracle[128].per_assay) == {"big"} and oracle[128].skipped == 6
     for size in (16, 64, 128):
@@ -121,14 +148,18 @@ def test_evaluate_rejects_bad_arguments():
 
 
 def test_episode_sampler_batches_stratified_episodes_of_fixed_size():
-    tasks = [_task(f"t{i}", 40 + 10 * i, 15 + 3 * i, seed=i) for i in range(5)] + [_task("tiny", 20, 10)]
+    tasks = [_task(f"t{i}", 40 + 10 * i, 15 + 3 * i, seed=i) for i in range(5)] + [
+        _task("tiny", 20, 10)
+    ]
     sampler = AssaySampler(tasks, support_size=16, query_size=16, tasks_per_batch=4, seed=0)
     assert "tiny" not in {t.name for t in sampler.tasks}
     batch = sampler().validate()
     assert batch.support_x.shape == (4, 16, 6) and batch.query_y.shape == (4, 16)
     assert batch.support_x.dtype == torch.float32 and batch.support_y.dtype == torch.int64
     assert ((batch.support_y.sum(1) > 0) & (batch.support_y.sum(1) < 16)).all()
-    torch.testing.assert_close(batch.support_x[..., 0].long(), batch.support_y)  # rows stay with their labels
+    torch.testing.assert_close(
+        batch.support_x[..., 0].long(), batch.support_y
+    )  # rows stay with their labels
     with pytest.raises(ValueError, match="tasks_per_batch"):
         AssaySampler(tasks, 16, 16, 0)
     with pytest.raises(ValueError, match="tasks"):
@@ -145,6 +176,9 @@ def test_sklearn_learner_fits_each_support_set_afresh():
     assert log_probs.shape == (1, 104, 2) and torch.isfinite(log_probs).all()
     torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(1, 104))
     searched = SklearnLearner(KNeighborsClassifier(), param_grid={"n_neighbors": [1, 3, 64]})
-    assert searched.fit(batch.support_x[0].numpy(), batch.support_y[0].numpy()).n_neighbors in (1, 3)
+    assert searched.fit(batch.support_x[0].numpy(), batch.support_y[0].numpy()).n_neighbors in (
+        1,
+        3,
+    )
     with pytest.raises(ValueError, match="estimator"):
         SklearnLearner(object())

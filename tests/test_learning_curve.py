@@ -14,7 +14,17 @@ def _split():
 
 def test_more_examples_per_class_give_higher_accuracy():
     train_x, train_y, test_x, test_y = _split()
-    acc = learning_curve(lambda: MLP(64, [16], 10), train_x, train_y, test_x, test_y, [1, 30], seeds=2, steps=40, lr=0.03)
+    acc = learning_curve(
+        lambda: MLP(64, [16], 10),
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        [1, 30],
+        seeds=2,
+        steps=40,
+        lr=0.03,
+    )
     assert acc.shape == (2, 2)
     assert ((acc >= 0) & (acc <= 1)).all()
     assert acc[1].mean() > acc[0].mean() + 0.1, acc
@@ -23,7 +33,9 @@ def test_more_examples_per_class_give_higher_accuracy():
 
 def test_learning_curve_is_reproducible():
     train_x, train_y, test_x, test_y = _split()
-    run = lambda: learning_curve(lambda: MLP(64, [8], 10), train_x, train_y, test_x, test_y, [2], seeds=2, steps=5, lr=0.01)
+    run = lambda: learning_curve(
+        lambda: MLP(64, [8], 10), train_x, train_y, test_x, test_y, [2], seeds=2, steps=5, lr=0.01
+    )
     assert torch.equal(run(), run())
 
 

@@ -1,4 +1,5 @@
 """LSTMMetaLearner (Ravi & Larochelle's LSTM optimiser): SGD at init, gradients, learning, bad input."""
+
 import math
 
 import pytest
@@ -41,7 +42,9 @@ def test_untrained_meta_learner_takes_an_sgd_step(init_lr):
         gradient = torch.cat([g.flatten() for g in torch.autograd.grad(loss, params)])
         sgd = theta0 - init_lr * gradient
         error = (theta[t] - sgd).abs()
-        assert (error <= 3e-3 * theta0.abs() + 0.05 * init_lr * gradient.abs() + 1e-7).all(), error.max()
+        assert (error <= 3e-3 * theta0.abs() + 0.05 * init_lr * gradient.abs() + 1e-7).all(), (
+            error.max()
+        )
     assert torch.allclose(learner.history["input_gate"], torch.tensor(init_lr), rtol=0.05)
     assert (learner.history["forget_gate"] > 0.997).all()
 
@@ -50,7 +53,9 @@ def test_every_meta_parameter_gets_a_finite_nonzero_gradient():
     tasks = TextTasks("train", seed=1)
     learner = text_learner(tasks, inner_steps=2)
     optimizer = torch.optim.Adam(learner.parameters(), 1e-3)
-    ml.meta_train(learner, lambda: tasks.sample(3, 2, 2), 1, optimizer, grad_clip=1.0, progress=False)
+    ml.meta_train(
+        learner, lambda: tasks.sample(3, 2, 2), 1, optimizer, grad_clip=1.0, progress=False
+    )
     learner.zero_grad()
     learner.meta_loss(*tasks.sample(3, 2, 2)).backward()
     for name, parameter in learner.named_parameters():
@@ -61,11 +66,15 @@ def test_every_meta_parameter_gets_a_finite_nonzero_gradient():
 def test_inner_gradients_enter_as_constants():
     """No second derivatives: the meta-gradient of theta_0 through one step is f_1 * dL/dtheta_1 exactly."""
     tasks = TextTasks("train", seed=2)
-    learner = text_learner(tasks, inner_steps=1, init_lr=0.5).double()  # a large rate: Hessian terms would show
+    learner = text_learner(
+        tasks, inner_steps=1, init_lr=0.5
+    ).double()  # a large rate: Hessian terms would show
     sx, sy, qx, qy = tasks.sample(1, 2, 2)
     learner.meta_loss(sx, sy, qx, qy).backward()
     theta1 = learner.adapt(sx, sy).detach()[0].requires_grad_()
-    query_gradient = torch.autograd.grad(F.cross_entropy(learner.functional(theta1, qx[0]), qy[0]), theta1)[0]
+    query_gradient = torch.autograd.grad(
+        F.cross_entropy(learner.functional(theta1, qx[0]), qy[0]), theta1
+    )[0]
     forget = learner.history["forget_gate"][0, 0]
     # dθ1/dθ0 = f (+ the small terms of θ0 entering the gates); the Hessian term -i * d²L/dθ0² is absent
     measured = torch.cat([p.grad.flatten() for p in learner.model.parameters()])
@@ -78,15 +87,21 @@ def test_meta_training_learns_gates_and_beats_chance_on_held_out_tasks():
     train, test = TextTasks("train", seed=1), TextTasks("test", seed=2)
     learner = text_learner(train, inner_steps=3)
     optimizer = torch.optim.Adam(learner.parameters(), 1e-2)
-    ml.meta_train(learner, lambda: train.sample(8, 5, 5), 30, optimizer, grad_clip=1.0, progress=False)
+    ml.meta_train(
+        learner, lambda: train.sample(8, 5, 5), 30, optimizer, grad_clip=1.0, progress=False
+    )
     result = ml.evaluate(learner, [test.sample(40, 5, 10)])
     assert result.mean > 1 / 3 + 0.15, result
-    assert learner.history["input_gate"].mean() > 0.05  # learned rates moved far from the initial 0.01
+    assert (
+        learner.history["input_gate"].mean() > 0.05
+    )  # learned rates moved far from the initial 0.01
 
 
 def test_batch_norm_learner_uses_batch_statistics():
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(), torch.nn.Linear(8, 3)
+    )
     learner = LSTMMetaLearner(model, F.cross_entropy, 2, n_way=3)
     assert model[1].running_mean is None  # switched to batch statistics
     sx, qx = torch.randn(2, 6, 4), torch.randn(2, 5, 4)

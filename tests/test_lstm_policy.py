@@ -1,4 +1,5 @@
 """The Meta-LSTM controller: its policy form, episodes with prior experience, and training."""
+
 import math
 
 import pytest
@@ -10,7 +11,11 @@ from metalearn.envs import Navigation2D
 
 def rotated_task(angle: float, gain: float = 1.0) -> Navigation2D:
     return Navigation2D(
-        torch.tensor([[0.4, -0.3]]), rotations=torch.tensor([angle]), gains=torch.tensor([gain]), observe_goal=True, horizon=30
+        torch.tensor([[0.4, -0.3]]),
+        rotations=torch.tensor([angle]),
+        gains=torch.tensor([gain]),
+        observe_goal=True,
+        horizon=30,
     )
 
 
@@ -39,7 +44,10 @@ def test_memoryless_controller_ignores_transitions():
 
 def test_the_gain_that_undoes_the_actuator_reaches_the_goal_and_identity_does_not():
     angle, gain = 2.5, 0.8
-    undo = torch.tensor([[math.cos(-angle), -math.sin(-angle)], [math.sin(-angle), math.cos(-angle)]]) / gain
+    undo = (
+        torch.tensor([[math.cos(-angle), -math.sin(-angle)], [math.sin(-angle), math.cos(-angle)]])
+        / gain
+    )
     with torch.no_grad():
         good, good_path = run_controller(fixed_gain_controller(undo), rotated_task(angle, gain), 1)
         bad, _ = run_controller(fixed_gain_controller(torch.eye(2)), rotated_task(angle, gain), 1)
@@ -52,8 +60,12 @@ def test_prior_experience_is_observed_and_the_episode_restarts_at_the_origin():
     env = rotated_task(1.0)
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        rewards0, positions0 = run_controller(controller, env, 2, prior_steps=0, generator=generator)
-        rewards3, positions3 = run_controller(controller, env, 2, prior_steps=3, generator=generator)
+        rewards0, positions0 = run_controller(
+            controller, env, 2, prior_steps=0, generator=generator
+        )
+        rewards3, positions3 = run_controller(
+            controller, env, 2, prior_steps=3, generator=generator
+        )
     assert rewards0.shape == (1, 2, 30) and positions0.shape == (1, 2, 31, 2)
     assert (positions3[:, :, 0] == 0).all()
     assert not torch.allclose(positions0, positions3)  # the memory changed the behaviour
@@ -61,7 +73,9 @@ def test_prior_experience_is_observed_and_the_episode_restarts_at_the_origin():
 
 def test_return_is_differentiable_in_the_lstm_weights():
     controller = MetaLSTMController(hidden=8)
-    rewards, _ = run_controller(controller, rotated_task(0.5), 2, prior_steps=1, generator=torch.Generator().manual_seed(0))
+    rewards, _ = run_controller(
+        controller, rotated_task(0.5), 2, prior_steps=1, generator=torch.Generator().manual_seed(0)
+    )
     rewards.sum().backward()
     assert controller.lstm.weight_ih.grad.abs().sum() > 0
 
@@ -71,7 +85,9 @@ def test_training_improves_the_return_on_the_dynamics_variant():
     generator = torch.Generator().manual_seed(0)
     controller = MetaLSTMController(hidden=16)
     make_env = lambda: Navigation2D.sample(16, generator=generator, dynamics=True, horizon=15)  # noqa: E731
-    history = train_controller(controller, make_env, 40, torch.optim.Adam(controller.parameters(), 1e-2), progress=False)
+    history = train_controller(
+        controller, make_env, 40, torch.optim.Adam(controller.parameters(), 1e-2), progress=False
+    )
     assert sum(history[-5:]) / 5 > sum(history[:5]) / 5 + 1.0, history
 
 
@@ -82,4 +98,6 @@ def test_bad_arguments_raise_value_error_naming_them():
     with pytest.raises(ValueError, match="prior_steps"):
         run_controller(controller, rotated_task(0.0), 1, prior_steps=-1)
     with pytest.raises(ValueError, match="steps"):
-        train_controller(controller, lambda: rotated_task(0.0), 0, torch.optim.SGD(controller.parameters(), 0.1))
+        train_controller(
+            controller, lambda: rotated_task(0.0), 0, torch.optim.SGD(controller.parameters(), 0.1)
+        )

@@ -1,4 +1,5 @@
 """MAML: meta-gradients against finite differences, vmap against loop, first order, Meta-SGD, errors."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,7 +18,9 @@ def tiny_mlp() -> nn.Module:
     return nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1)).double()
 
 
-def regression_batch(num_tasks: int = 3, shots: int = 4, queries: int = 5) -> tuple[torch.Tensor, ...]:
+def regression_batch(
+    num_tasks: int = 3, shots: int = 4, queries: int = 5
+) -> tuple[torch.Tensor, ...]:
     g = torch.Generator().manual_seed(1)
     return tuple(
         torch.randn(num_tasks, n, d, generator=g, dtype=torch.float64)
@@ -30,7 +33,9 @@ def flat_grad(loss: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("batched", [True, False])
-@pytest.mark.parametrize("steps,rates", [(1, "none"), (3, "none"), (2, "per_element"), (2, "per_tensor")])
+@pytest.mark.parametrize(
+    "steps,rates", [(1, "none"), (3, "none"), (2, "per_element"), (2, "per_tensor")]
+)
 def test_second_order_meta_gradient_matches_finite_differences(steps, rates, batched):
     maml = ml.MAML(tiny_mlp(), F.mse_loss, 0.3, steps, learn_inner_lr=rates, batched=batched)
     batch = regression_batch()
@@ -52,7 +57,9 @@ def test_second_order_meta_gradient_matches_finite_differences(steps, rates, bat
     assert rel_err < 1e-6, rel_err
 
 
-def reference_first_order_loss(model: nn.Module, inner_lr: float, steps: int, batch) -> torch.Tensor:
+def reference_first_order_loss(
+    model: nn.Module, inner_lr: float, steps: int, batch
+) -> torch.Tensor:
     """Plain autograd, inner gradients computed without a graph (so treated as constants)."""
     losses = []
     for support_x, support_y, query_x, query_y in zip(*batch):
@@ -112,9 +119,13 @@ def test_batched_path_equals_looped_path(workload, first_order):
         model, loss_fn, batch = Conv4(hidden=4).double(), F.cross_entropy, bn_conv_batch()
     results = []
     for batched in (True, False):
-        maml = ml.MAML(model, loss_fn, 0.2, 2, first_order, learn_inner_lr="per_tensor", batched=batched)
+        maml = ml.MAML(
+            model, loss_fn, 0.2, 2, first_order, learn_inner_lr="per_tensor", batched=batched
+        )
         loss = maml.meta_loss(*batch)
-        results.append((loss, flat_grad(loss, list(maml.parameters())), maml.predict(*batch[:3], steps=3)))
+        results.append(
+            (loss, flat_grad(loss, list(maml.parameters())), maml.predict(*batch[:3], steps=3))
+        )
     (loss_v, grad_v, pred_v), (loss_l, grad_l, pred_l) = results
     torch.testing.assert_close(loss_v, loss_l, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(grad_v, grad_l, rtol=1e-10, atol=1e-12)
@@ -144,11 +155,15 @@ def test_adapt_lowers_support_loss_and_leaves_the_model_alone():
 def test_adapt_can_continue_from_given_parameters():
     maml = ml.MAML(tiny_mlp(), F.mse_loss, 0.1, inner_steps=1)
     support_x, support_y, _, _ = regression_batch(num_tasks=1)
-    twice = maml.adapt(support_x[0], support_y[0], steps=1, params=maml.adapt(support_x[0], support_y[0], steps=1))
+    twice = maml.adapt(
+        support_x[0], support_y[0], steps=1, params=maml.adapt(support_x[0], support_y[0], steps=1)
+    )
     two_steps = maml.adapt(support_x[0], support_y[0], steps=2)
     for name, value in two_steps.items():
         torch.testing.assert_close(twice[name], value, rtol=1e-12, atol=1e-12)
-    assert not torch.allclose(two_steps["0.weight"], maml.adapt(support_x[0], support_y[0], steps=1)["0.weight"])
+    assert not torch.allclose(
+        two_steps["0.weight"], maml.adapt(support_x[0], support_y[0], steps=1)["0.weight"]
+    )
 
 
 def test_steps_zero_predicts_with_the_initialisation_and_predict_works_under_no_grad():
@@ -254,4 +269,6 @@ def test_runs_on_cuda_and_matches_cpu(workload):
         loss = maml.meta_loss(*(t.cuda() for t in batch))
         assert loss.device.type == "cuda"
         torch.testing.assert_close(loss.cpu(), cpu_loss, rtol=1e-9, atol=1e-9)
-        torch.testing.assert_close(flat_grad(loss, list(maml.parameters())).cpu(), cpu_grad, rtol=1e-7, atol=1e-9)
+        torch.testing.assert_close(
+            flat_grad(loss, list(maml.parameters())).cpu(), cpu_grad, rtol=1e-7, atol=1e-9
+        )

@@ -1,4 +1,5 @@
 """MetaLSTM (the document's model-based Meta-LSTM) and the explicit-equation LSTM classifier."""
+
 import pytest
 import torch
 from torch.func import functional_call
@@ -15,7 +16,12 @@ def test_lstm_equations_match_torch_lstm_in_float64():
     reference = torch.nn.LSTM(3, 5, batch_first=True).double()
     x = torch.randn(4, 7, 3, dtype=torch.float64)
     _, (h_n, _) = reference(x)
-    ours = lstm_final_hidden(x, reference.weight_ih_l0, reference.weight_hh_l0, reference.bias_ih_l0 + reference.bias_hh_l0)
+    ours = lstm_final_hidden(
+        x,
+        reference.weight_ih_l0,
+        reference.weight_hh_l0,
+        reference.bias_ih_l0 + reference.bias_hh_l0,
+    )
     torch.testing.assert_close(ours, h_n[0])
 
 
@@ -29,7 +35,9 @@ def test_padding_mask_leaves_state_unchanged():
 def small_model_and_tasks(seed=0):
     torch.manual_seed(seed)
     tasks = TextTasks("train", seed=seed)
-    return MetaLSTM(3, hidden_size=8, meta_hidden_size=16, vocab_size=tasks.vocab_size, embedding_dim=6), tasks
+    return MetaLSTM(
+        3, hidden_size=8, meta_hidden_size=16, vocab_size=tasks.vocab_size, embedding_dim=6
+    ), tasks
 
 
 def test_generated_weights_have_documented_shapes():
@@ -37,7 +45,11 @@ def test_generated_weights_have_documented_shapes():
     batch = tasks.sample(num_tasks=5, k_shot=2, k_query=1)
     weights = model.generate(batch.support_x, batch.support_y)
     expected = {
-        "weight_ih": (5, 32, 6), "weight_hh": (5, 32, 8), "bias": (5, 32), "head_weight": (5, 3, 8), "head_bias": (5, 3),
+        "weight_ih": (5, 32, 6),
+        "weight_hh": (5, 32, 8),
+        "bias": (5, 32),
+        "head_weight": (5, 3, 8),
+        "head_bias": (5, 3),
     }
     assert {name: tuple(w.shape) for name, w in weights.items()} == expected
     assert not torch.allclose(weights["head_weight"][0], weights["head_weight"][1])  # task-specific
@@ -51,17 +63,24 @@ def test_batched_generated_classifiers_equal_one_lstm_per_task():
     batched = model.classify(weights, batch.query_x)
     for t in range(3):  # the same weights loaded into an ordinary LSTMClassifier, task by task
         params = {
-            "embedding.weight": model.base.embedding.weight, "weight_ih": weights["weight_ih"][t],
-            "weight_hh": weights["weight_hh"][t], "bias": weights["bias"][t],
-            "head.weight": weights["head_weight"][t], "head.bias": weights["head_bias"][t],
+            "embedding.weight": model.base.embedding.weight,
+            "weight_ih": weights["weight_ih"][t],
+            "weight_hh": weights["weight_hh"][t],
+            "bias": weights["bias"][t],
+            "head.weight": weights["head_weight"][t],
+            "head.bias": weights["head_bias"][t],
         }
-        torch.testing.assert_close(batched[t], functional_call(model.base, params, (batch.query_x[t],)))
+        torch.testing.assert_close(
+            batched[t], functional_call(model.base, params, (batch.query_x[t],))
+        )
 
 
 def test_every_meta_parameter_gets_a_finite_nonzero_gradient():
     model, tasks = small_model_and_tasks(2)
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
-    ml.meta_train(model, lambda: tasks.sample(4, 2, 2), steps=1, optimizer=optimizer, progress=False)
+    ml.meta_train(
+        model, lambda: tasks.sample(4, 2, 2), steps=1, optimizer=optimizer, progress=False
+    )
     model.zero_grad()
     model.meta_loss(*tasks.sample(4, 2, 2)).backward()
     for name, parameter in model.named_parameters():
@@ -74,7 +93,9 @@ def test_short_meta_training_beats_chance_on_held_out_tasks():
     train, test = TextTasks("train", seed=1), TextTasks("test", seed=2)
     model = MetaLSTM(3, hidden_size=16, meta_hidden_size=32, vocab_size=train.vocab_size)
     optimizer = torch.optim.Adam(model.parameters(), 1e-2)
-    ml.meta_train(model, lambda: train.sample(16, 5, 5), 60, optimizer, grad_clip=1.0, progress=False)
+    ml.meta_train(
+        model, lambda: train.sample(16, 5, 5), 60, optimizer, grad_clip=1.0, progress=False
+    )
     result = ml.evaluate(model, [test.sample(60, 5, 10)])
     assert result.mean > 1 / 3 + 0.15, result
 
@@ -84,7 +105,11 @@ def test_bad_input_names_the_argument(method):
     model, tasks = small_model_and_tasks()
     sx, sy, qx, qy = tasks.sample(2, 2, 2)
     call = getattr(model, method)
-    args = (lambda sx, sy, qx: (sx, sy, qx, qy)) if method == "meta_loss" else (lambda sx, sy, qx: (sx, sy, qx))
+    args = (
+        (lambda sx, sy, qx: (sx, sy, qx, qy))
+        if method == "meta_loss"
+        else (lambda sx, sy, qx: (sx, sy, qx))
+    )
     with pytest.raises(ValueError, match="support_y"):
         call(*args(sx, sy + 3, qx))
     with pytest.raises(ValueError, match="support_x"):

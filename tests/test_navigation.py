@@ -1,4 +1,5 @@
 """Navigation2D: dynamics, clipping, reward, termination, batching and input checks."""
+
 import math
 
 import pytest
@@ -59,7 +60,10 @@ def test_episode_ends_at_the_horizon():
 
 
 def test_dynamics_variant_rotates_and_scales_the_action():
-    env = one_task(rotations=torch.tensor([math.pi / 2], dtype=torch.float64), gains=torch.tensor([0.5], dtype=torch.float64))
+    env = one_task(
+        rotations=torch.tensor([math.pi / 2], dtype=torch.float64),
+        gains=torch.tensor([0.5], dtype=torch.float64),
+    )
     env.reset(1)
     obs, _, _ = env.step(torch.tensor([[[0.1, 0.0]]], dtype=torch.float64))
     assert torch.allclose(obs, torch.tensor([[[0.0, 0.05]]], dtype=torch.float64), atol=1e-12)
@@ -83,7 +87,9 @@ def test_sample_draws_goals_in_the_box_and_dynamics_when_asked():
 @pytest.mark.parametrize("dynamics", [False, True])
 def test_batched_tasks_equal_stepping_tasks_one_by_one(dynamics):
     generator = torch.Generator().manual_seed(1)
-    env = Navigation2D.sample(5, generator=generator, dynamics=dynamics, goal_radius=0.05, horizon=30)
+    env = Navigation2D.sample(
+        5, generator=generator, dynamics=dynamics, goal_radius=0.05, horizon=30
+    )
     singles = [env.task(i) for i in range(5)]
     obs = env.reset(4)
     for i, single in enumerate(singles):

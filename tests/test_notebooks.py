@@ -1,13 +1,13 @@
 """Static checks of every chapter notebook (nbval executes them; these check their shape)."""
+
 from __future__ import annotations
 
 import re
 import sys
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
-
 from book_files import COLAB_CELL, ROOT, load, notebooks, source, toc_files
+from IPython.core.interactiveshell import InteractiveShell
 
 CHAPTERS = notebooks()
 IDS = [path.name for path in CHAPTERS]
@@ -17,7 +17,9 @@ def test_the_book_has_chapters_and_the_toc_lists_exactly_them():
     assert CHAPTERS, "book/ holds no notebooks"
     pages = toc_files()
     for page in pages:
-        assert any((ROOT / f"{page}{suffix}").exists() for suffix in (".ipynb", ".md")), f"_toc.yml lists missing {page}"
+        assert any((ROOT / f"{page}{suffix}").exists() for suffix in (".ipynb", ".md")), (
+            f"_toc.yml lists missing {page}"
+        )
     listed = {page for page in pages}
     for path in CHAPTERS:
         assert f"book/{path.stem}" in listed, f"{path.name} is not in _toc.yml"
@@ -40,7 +42,9 @@ def test_chapter_has_one_title_asserts_and_exercises(path):
     code = [source(c) for c in cells if c["cell_type"] == "code"]
     assert source(cells[0]).startswith("# "), "the first cell must be the chapter's title"
     assert len(re.findall(r"^# ", markdown, re.M)) == 1, "exactly one top-level title"
-    assert any(re.search(r"^\s*assert\b", c, re.M) for c in code), "the chapter asserts none of its claims"
+    assert any(re.search(r"^\s*assert\b", c, re.M) for c in code), (
+        "the chapter asserts none of its claims"
+    )
     assert re.search(r"^## Exercises", markdown, re.M), "the chapter ends with exercises"
     assert re.search(r"[\u4e00-\u9fff]", markdown), "key terms get their Chinese names"
 
@@ -81,9 +85,13 @@ def test_colab_cell_does_nothing_where_metalearn_imports(shell):
 
 def test_colab_cell_installs_from_the_repository_when_metalearn_is_missing(shell, monkeypatch):
     ipython, pip = shell
-    monkeypatch.setitem(sys.modules, "metalearn", None)  # makes `import metalearn` raise ImportError
+    monkeypatch.setitem(
+        sys.modules, "metalearn", None
+    )  # makes `import metalearn` raise ImportError
     result = ipython.run_cell(COLAB_CELL)
     assert result.success, result.error_in_exec
     assert len(pip.calls) == 1
     assert "git+https://github.com/metalearn-book/metalearn-book@main" in pip.calls[0]
-    assert "torch" not in pip.calls[0].replace("metalearn-book", ""), "the cell must keep Colab's torch"
+    assert "torch" not in pip.calls[0].replace("metalearn-book", ""), (
+        "the cell must keep Colab's torch"
+    )

@@ -1,4 +1,5 @@
 """metalearn.data.omniglot: the loader on fixture zips in the official layout, and on the shared data."""
+
 import hashlib
 import io
 import os
@@ -38,7 +39,9 @@ def alphabet_files(root: str, alphabets: dict[str, int], drawers: int = 3) -> di
     for a, (alphabet, characters) in enumerate(alphabets.items()):
         for c in range(1, characters + 1):
             for d in range(1, drawers + 1):
-                files[f"{root}/{alphabet}/character{c:02d}/{a:02d}{c:02d}_{d:02d}.png"] = png(40 * a + 5 * c, size=21, mark=True)
+                files[f"{root}/{alphabet}/character{c:02d}/{a:02d}{c:02d}_{d:02d}.png"] = png(
+                    40 * a + 5 * c, size=21, mark=True
+                )
     return files
 
 
@@ -56,8 +59,13 @@ SMALL2 = {"Greek": 3, "Latin": 2, "Tagalog": 4}
 
 
 def write_small(data: Path, monkeypatch) -> None:
-    md5s = {name: write_zip(data / f"{name}.zip", alphabet_files(name, alphabets))
-            for name, alphabets in (("images_background_small1", SMALL1), ("images_background_small2", SMALL2))}
+    md5s = {
+        name: write_zip(data / f"{name}.zip", alphabet_files(name, alphabets))
+        for name, alphabets in (
+            ("images_background_small1", SMALL1),
+            ("images_background_small2", SMALL2),
+        )
+    }
     monkeypatch.setattr(omniglot, "SMALL", md5s)
 
 
@@ -77,15 +85,22 @@ def test_small_zips_split_by_alphabet_count_shared_alphabets_once_and_rotate(fol
     characters = 3 + 2 + 2 + 4  # Greek and Latin once
     assert train.num_classes + test.num_classes == 4 * characters
     for split in (train, test):
-        assert split.images.shape == (3 * split.num_classes, 1, 28, 28) and split.images.dtype == torch.uint8
+        assert (
+            split.images.shape == (3 * split.num_classes, 1, 28, 28)
+            and split.images.dtype == torch.uint8
+        )
         assert torch.equal(split.labels.unique(), torch.arange(split.num_classes))
         base = split.num_classes // 4
         for k in (1, 2, 3):  # class c + k*base is class c turned by k*90 degrees
             assert split.class_names[k * base].endswith(f"rot{90 * k:03d}")
             turned = torch.rot90(split.images[split.labels == 0], k, dims=(-2, -1))
             assert torch.equal(split.images[split.labels == k * base], turned)
-    assert load_omniglot(test_alphabets=1, seed=0)[1].alphabets == test.alphabets, "the split is seeded"
-    assert {load_omniglot(test_alphabets=1, seed=s)[1].alphabets.pop() for s in range(8)} != {test.alphabets.pop()}
+    assert load_omniglot(test_alphabets=1, seed=0)[1].alphabets == test.alphabets, (
+        "the split is seeded"
+    )
+    assert {load_omniglot(test_alphabets=1, seed=s)[1].alphabets.pop() for s in range(8)} != {
+        test.alphabets.pop()
+    }
     without_rotations = load_omniglot(test_alphabets=1, seed=0, rotations=False)[0]
     assert without_rotations.num_classes == train.num_classes // 4
 
@@ -97,9 +112,14 @@ def test_decoded_cache_is_written_to_the_cache_dir_and_reused(folders, monkeypat
     first = load_omniglot(test_alphabets=1)
     assert sorted(os.listdir(data)) == before, "nothing may be written next to the source zips"
     assert [p.suffix for p in cache.iterdir()] == [".pt"]
-    monkeypatch.setattr(omniglot, "decode", lambda png: pytest.fail("decoded again instead of using the cache"))
+    monkeypatch.setattr(
+        omniglot, "decode", lambda png: pytest.fail("decoded again instead of using the cache")
+    )
     second = load_omniglot(test_alphabets=1)
-    assert torch.equal(first[0].images, second[0].images) and first[1].class_names == second[1].class_names
+    assert (
+        torch.equal(first[0].images, second[0].images)
+        and first[1].class_names == second[1].class_names
+    )
 
 
 def test_full_set_comes_first_with_the_official_split_and_folders_work(folders, monkeypatch):
@@ -109,8 +129,13 @@ def test_full_set_comes_first_with_the_official_split_and_folders_work(folders, 
     for name, content in background.items():  # the background set as an extracted folder
         (data / name).parent.mkdir(parents=True, exist_ok=True)
         (data / name).write_bytes(content)
-    md5 = write_zip(data / "images_evaluation.zip", alphabet_files("images_evaluation", {"Atlantean": 2, "Ge_ez": 1}))
-    monkeypatch.setattr(omniglot, "FULL", {"images_background": "unused for folders", "images_evaluation": md5})
+    md5 = write_zip(
+        data / "images_evaluation.zip",
+        alphabet_files("images_evaluation", {"Atlantean": 2, "Ge_ez": 1}),
+    )
+    monkeypatch.setattr(
+        omniglot, "FULL", {"images_background": "unused for folders", "images_evaluation": md5}
+    )
     train, test = load_omniglot()
     assert train.alphabets == {"Greek", "Korean"} and test.alphabets == {"Atlantean", "Ge_ez"}
     assert (train.num_classes, test.num_classes) == (4 * 5, 4 * 3)
@@ -136,7 +161,10 @@ def serve(monkeypatch, files: dict[str, bytes] | None):
 def test_downloads_the_full_set_when_nothing_is_local(folders, tmp_path, monkeypatch):
     data, _ = folders
     zips = {}
-    for name, alphabets in (("images_background", {"Latin": 2}), ("images_evaluation", {"Mongolian": 2})):
+    for name, alphabets in (
+        ("images_background", {"Latin": 2}),
+        ("images_evaluation", {"Mongolian": 2}),
+    ):
         md5 = write_zip(tmp_path / f"{name}.zip", alphabet_files(name, alphabets))
         zips[f"{name}.zip"] = (tmp_path / f"{name}.zip").read_bytes()
         monkeypatch.setitem(omniglot.FULL, name, md5)
@@ -163,7 +191,10 @@ def test_official_runs_pair_each_query_with_its_class(folders, monkeypatch):
     for run in range(1, 21):
         base = f"all_runs/run{run:02d}/"
         answer = torch.randperm(20, generator=generator).tolist()  # item i shows class answer[i]
-        lines = [f"run{run:02d}/test/item{i + 1:02d}.png run{run:02d}/training/class{c + 1:02d}.png" for i, c in enumerate(answer)]
+        lines = [
+            f"run{run:02d}/test/item{i + 1:02d}.png run{run:02d}/training/class{c + 1:02d}.png"
+            for i, c in enumerate(answer)
+        ]
         files[base + "class_labels.txt"] = "\n".join(lines).encode()
         for c in range(20):
             files[base + f"training/class{c + 1:02d}.png"] = png(10 * c + run, size=8)
@@ -179,11 +210,17 @@ def test_official_runs_pair_each_query_with_its_class(folders, monkeypatch):
 
 
 def shared_omniglot() -> Path:
-    root = os.environ.get("METALEARN_DATA_DIR") or Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    root = (
+        os.environ.get("METALEARN_DATA_DIR")
+        or Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    )
     return Path(root) / "omniglot"
 
 
-@pytest.mark.skipif(not (shared_omniglot() / "images_background_small1.zip").is_file(), reason="shared Omniglot data absent")
+@pytest.mark.skipif(
+    not (shared_omniglot() / "images_background_small1.zip").is_file(),
+    reason="shared Omniglot data absent",
+)
 def test_shared_small_subsets_and_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("METALEARN_CACHE_DIR", os.environ.get("METALEARN_CACHE_DIR", str(tmp_path)))
     train, test = load_omniglot(shared_omniglot(), test_alphabets=3, seed=0)

@@ -11,13 +11,19 @@ from metalearn.tasks import TaskBatch
 
 
 def _image_batch(tasks=3, support=4, query=6):
-    return TaskBatch(torch.rand(tasks, support, 16), torch.arange(support).repeat(tasks, 1) % 2,
-                     torch.rand(tasks, query, 16), torch.arange(query).repeat(tasks, 1) % 2)
+    return TaskBatch(
+        torch.rand(tasks, support, 16),
+        torch.arange(support).repeat(tasks, 1) % 2,
+        torch.rand(tasks, query, 16),
+        torch.arange(query).repeat(tasks, 1) % 2,
+    )
 
 
 def test_show_episodes_draws_support_and_query_images():
     batch = _image_batch()
-    fig = show_episodes(batch, (4, 4), class_names=torch.tensor([[7, 3]] * 3), num_tasks=2, max_query=3)
+    fig = show_episodes(
+        batch, (4, 4), class_names=torch.tensor([[7, 3]] * 3), num_tasks=2, max_query=3
+    )
     images = [ax for ax in fig.axes if ax.images]
     assert len(images) == 2 * (4 + 3)
     assert fig.axes[1].get_title() == "1=3"

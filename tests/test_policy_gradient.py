@@ -1,4 +1,5 @@
 """Gaussian policy, REINFORCE / DiCE surrogates, rollouts, returns, baseline and MAML-RL batches."""
+
 import math
 
 import pytest
@@ -6,7 +7,12 @@ import torch
 from torch.func import functional_call
 
 from metalearn.algorithms.maml import MAML
-from metalearn.algorithms.meta_rl import MetaRLSampler, adapt_by_policy_gradient, policy_gradient_step, task_policy
+from metalearn.algorithms.meta_rl import (
+    MetaRLSampler,
+    adapt_by_policy_gradient,
+    policy_gradient_step,
+    task_policy,
+)
 from metalearn.algorithms.policy_gradient import (
     GaussianMLPPolicy,
     gaussian_log_prob,
@@ -49,7 +55,10 @@ def test_magic_box_keeps_the_gradient_and_adds_the_sampling_curvature():
     targets = pack_targets(actions, rewards, torch.ones_like(rewards))
     plain = lambda t: -reinforce_loss(t.expand(actions.shape[0], 2), targets)  # noqa: E731
     dice = lambda t: -lvc_loss(t.expand(actions.shape[0], 2), targets)  # noqa: E731
-    assert torch.allclose(torch.autograd.functional.jacobian(plain, theta), torch.autograd.functional.jacobian(dice, theta))
+    assert torch.allclose(
+        torch.autograd.functional.jacobian(plain, theta),
+        torch.autograd.functional.jacobian(dice, theta),
+    )
     hessian_dice = torch.autograd.functional.hessian(dice, theta.detach())[0, 0]
     hessian_plain = torch.autograd.functional.hessian(plain, theta.detach())[0, 0]
     assert hessian_dice.item() == pytest.approx(-2.0, abs=0.1)
@@ -73,7 +82,9 @@ def test_policy_outputs_mean_and_broadcast_log_std_and_works_with_functional_cal
     assert torch.allclose(output[..., 2:], torch.full((3, 4, 2), math.log(0.5)))
     params = {k: v.detach().clone() for k, v in policy.named_parameters()}
     params["log_std"] = torch.zeros(2)
-    assert torch.allclose(functional_call(policy, params, (torch.randn(3, 2),))[..., 2:], torch.zeros(3, 2))
+    assert torch.allclose(
+        functional_call(policy, params, (torch.randn(3, 2),))[..., 2:], torch.zeros(3, 2)
+    )
 
 
 def test_bad_policy_inputs_raise_value_error_naming_the_argument():
@@ -116,16 +127,24 @@ def test_rollout_shapes_padding_and_returns():
     env = Navigation2D(torch.tensor([[0.2, -0.3], [0.4, 0.4]]), horizon=40)
     trajectories = rollout(env, deterministic_policy, 3, deterministic=True)
     observations, actions, rewards, valid = trajectories
-    assert observations.shape == (2, 3, 40, 2) and actions.shape == (2, 3, 40, 2) and rewards.shape == (2, 3, 40)
+    assert (
+        observations.shape == (2, 3, 40, 2)
+        and actions.shape == (2, 3, 40, 2)
+        and rewards.shape == (2, 3, 40)
+    )
     first_task_steps = valid[0, 0].sum().item()
-    assert 0 < first_task_steps < 40 and valid[1, 0].sum().item() == 40  # task 0 reaches its goal, task 1 not
+    assert (
+        0 < first_task_steps < 40 and valid[1, 0].sum().item() == 40
+    )  # task 0 reaches its goal, task 1 not
     assert (rewards[valid == 0] == 0).all() and (valid[0, 0, : int(first_task_steps)] == 1).all()
     assert torch.allclose(trajectories.returns(), rewards.sum(-1).mean(-1))
 
 
 def test_policy_batch_normalises_advantages_per_task_and_zeroes_padding():
     env = Navigation2D.sample(3, generator=torch.Generator().manual_seed(0), horizon=30)
-    trajectories = rollout(env, GaussianMLPPolicy(2, 2, init_std=0.1), 4, torch.Generator().manual_seed(1))
+    trajectories = rollout(
+        env, GaussianMLPPolicy(2, 2, init_std=0.1), 4, torch.Generator().manual_seed(1)
+    )
     x, y = policy_batch(trajectories)
     assert x.shape == (3, 120, 2) and y.shape == (3, 120, 4)
     advantages, valid = y[..., 2], y[..., 3]
@@ -146,9 +165,17 @@ def test_task_policy_equals_each_task_run_alone():
 
 def small_maml(first_order: bool = False) -> tuple[MAML, MetaRLSampler]:
     torch.manual_seed(0)
-    maml = MAML(GaussianMLPPolicy(2, 2, hidden=(16, 16)), reinforce_loss, 0.1, first_order=first_order, inner_loss_fn=lvc_loss)
+    maml = MAML(
+        GaussianMLPPolicy(2, 2, hidden=(16, 16)),
+        reinforce_loss,
+        0.1,
+        first_order=first_order,
+        inner_loss_fn=lvc_loss,
+    )
     generator = torch.Generator().manual_seed(0)
-    sampler = MetaRLSampler(maml, lambda: Navigation2D.sample(3, generator=generator, horizon=15), 4, generator)
+    sampler = MetaRLSampler(
+        maml, lambda: Navigation2D.sample(3, generator=generator, horizon=15), 4, generator
+    )
     return maml, sampler
 
 
@@ -162,14 +189,18 @@ def test_maml_rl_batch_and_meta_gradient():
     first_maml, _ = small_maml(first_order=True)
     first = torch.autograd.grad(first_maml.meta_loss(*batch), list(first_maml.parameters()))
     assert all(torch.isfinite(g).all() for g in second)
-    assert any(not torch.allclose(a, b) for a, b in zip(first, second))  # the second-order terms are there
+    assert any(
+        not torch.allclose(a, b) for a, b in zip(first, second)
+    )  # the second-order terms are there
 
 
 def test_policy_gradient_steps_improve_the_return_on_a_fixed_goal():
     torch.manual_seed(0)
     policy = GaussianMLPPolicy(2, 2, hidden=(32, 32), init_std=0.3)
     env = Navigation2D(torch.tensor([[0.4, -0.4]]), horizon=20)
-    returns, params = adapt_by_policy_gradient(policy, env, (0.2,) * 4, 40, torch.Generator().manual_seed(0))
+    returns, params = adapt_by_policy_gradient(
+        policy, env, (0.2,) * 4, 40, torch.Generator().manual_seed(0)
+    )
     assert returns.shape == (5, 1) and len(params) == 5 and len(params[0]) == 1
     assert returns[-1, 0] > returns[0, 0] + 1.0, returns.flatten()
 

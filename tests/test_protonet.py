@@ -1,4 +1,5 @@
 """Prototypical networks: prototypes, distances, gradients, learning, errors."""
+
 import pytest
 import torch
 from torch import nn
@@ -7,13 +8,17 @@ import metalearn as ml
 from metalearn.algorithms.protonet import ProtoNet
 
 
-def _clusters(tasks: int, shots: int, queries: int, classes: int = 3, noise_dims: int = 6, generator=None):
+def _clusters(
+    tasks: int, shots: int, queries: int, classes: int = 3, noise_dims: int = 6, generator=None
+):
     """Tasks whose classes differ on 2 signal dimensions; ``noise_dims`` of large noise hide them."""
     centres = torch.randn(tasks, classes, 2, generator=generator) * 2.0
 
     def draw(per_class: int):
         y = torch.arange(classes).repeat_interleave(per_class).expand(tasks, -1)
-        signal = centres.gather(1, y[..., None].expand(-1, -1, 2)) + 0.3 * torch.randn(tasks, y.shape[1], 2, generator=generator)
+        signal = centres.gather(1, y[..., None].expand(-1, -1, 2)) + 0.3 * torch.randn(
+            tasks, y.shape[1], 2, generator=generator
+        )
         noise = 4.0 * torch.randn(tasks, y.shape[1], noise_dims, generator=generator)
         return torch.cat([signal, noise], dim=-1), y
 
@@ -24,7 +29,10 @@ def test_prototypes_are_class_means_and_logits_are_negative_squared_distances():
     torch.manual_seed(0)
     encoder = nn.Linear(5, 4).double()
     protonet = ProtoNet(encoder, num_classes=3)
-    sx, sy = torch.randn(2, 7, 5, dtype=torch.float64), torch.tensor([[0, 1, 2, 0, 1, 2, 2], [2, 2, 1, 0, 0, 1, 0]])
+    sx, sy = (
+        torch.randn(2, 7, 5, dtype=torch.float64),
+        torch.tensor([[0, 1, 2, 0, 1, 2, 2], [2, 2, 1, 0, 0, 1, 0]]),
+    )
     qx = torch.randn(2, 4, 5, dtype=torch.float64)
     logits = protonet(sx, sy, qx)
     assert logits.shape == (2, 4, 3)
@@ -40,7 +48,9 @@ def test_batched_tasks_equal_tasks_one_at_a_time():
     protonet = ProtoNet(ml.MLP(8, [16], 4), num_classes=3)
     sx, sy, qx, qy = _clusters(5, 2, 3)
     together = protonet.predict(sx, sy, qx)
-    alone = torch.cat([protonet.predict(sx[t : t + 1], sy[t : t + 1], qx[t : t + 1]) for t in range(5)])
+    alone = torch.cat(
+        [protonet.predict(sx[t : t + 1], sy[t : t + 1], qx[t : t + 1]) for t in range(5)]
+    )
     torch.testing.assert_close(together, alone)
 
 
@@ -55,7 +65,9 @@ def test_meta_loss_gradient_matches_finite_differences():
         logits = torch.func.functional_call(protonet, values, (sx, sy, qx))
         return nn.functional.cross_entropy(logits.flatten(0, 1), qy.flatten())
 
-    assert torch.autograd.gradcheck(loss, tuple(p.detach().clone().requires_grad_() for p in params))
+    assert torch.autograd.gradcheck(
+        loss, tuple(p.detach().clone().requires_grad_() for p in params)
+    )
     # and meta_loss is that very loss
     torch.testing.assert_close(protonet.meta_loss(sx, sy, qx, qy), loss(*params))
 
@@ -66,7 +78,13 @@ def test_meta_training_learns_to_ignore_the_noise_dimensions():
     test_batch = ml.TaskBatch(*_clusters(200, 1, 5, generator=generator))
     before = ml.evaluate(protonet, [test_batch]).mean
     optimizer = torch.optim.Adam(protonet.parameters(), lr=3e-3)
-    ml.meta_train(protonet, lambda: ml.TaskBatch(*_clusters(16, 1, 5, generator=generator)), 100, optimizer, progress=False)
+    ml.meta_train(
+        protonet,
+        lambda: ml.TaskBatch(*_clusters(16, 1, 5, generator=generator)),
+        100,
+        optimizer,
+        progress=False,
+    )
     after = ml.evaluate(protonet, [test_batch]).mean
     # 3-way 1-shot: chance is 1/3; the noise (std 4 on 6 dims) swamps the signal before training
     assert before < 0.6, before

@@ -58,7 +58,9 @@ def test_fit_with_other_explanation_decorrelates_but_still_classifies():
     torch.manual_seed(1)
     plain = fit(MLP(64, [16], 10), x, y, F.cross_entropy, 0.02, 60, "adam")
     torch.manual_seed(1)
-    other = fit_with_other_explanation(MLP(64, [16], 10), x, y, reference, weight=1.0, lr=0.02, steps=60)
+    other = fit_with_other_explanation(
+        MLP(64, [16], 10), x, y, reference, weight=1.0, lr=0.02, steps=60
+    )
     plain_corr = saliency_correlation(input_gradients(plain, x, y), reference).mean()
     other_corr = saliency_correlation(input_gradients(other, x, y), reference).mean()
     assert plain_corr > 0.6 and other_corr.abs() < 0.2, (plain_corr, other_corr)
@@ -68,5 +70,12 @@ def test_fit_with_other_explanation_decorrelates_but_still_classifies():
 
 def test_fit_with_other_explanation_rejects_bad_reference():
     with pytest.raises(ValueError, match="reference"):
-        fit_with_other_explanation(MLP(3, [4], 2), torch.randn(2, 3), torch.tensor([0, 1]), torch.randn(2, 4),
-                                   weight=1.0, lr=0.1, steps=1)
+        fit_with_other_explanation(
+            MLP(3, [4], 2),
+            torch.randn(2, 3),
+            torch.tensor([0, 1]),
+            torch.randn(2, 4),
+            weight=1.0,
+            lr=0.1,
+            steps=1,
+        )

@@ -1,4 +1,5 @@
 """The sinusoid task family: shapes, ranges, the true function, seeding, errors."""
+
 from __future__ import annotations
 
 import math
@@ -19,14 +20,18 @@ def test_shapes_and_ranges():
     assert xs.min() >= -5 and xs.max() <= 5 and xs.min() < -4.5 and xs.max() > 4.5
     assert params.amplitude.min() >= 0.1 and params.amplitude.max() <= 5.0
     assert params.phase.min() >= 0 and params.phase.max() <= math.pi
-    assert params.amplitude.std() > 1.0 and params.phase.std() > 0.5  # really spread over the ranges
+    assert (
+        params.amplitude.std() > 1.0 and params.phase.std() > 0.5
+    )  # really spread over the ranges
 
 
 def test_targets_follow_the_true_function():
     batch, (amplitude, phase) = Sinusoid(seed=1).sample_with_params(5, 4, 6)
     expected = amplitude[:, None, None] * torch.sin(batch.query_x - phase[:, None, None])
     torch.testing.assert_close(batch.query_y, expected)
-    torch.testing.assert_close(batch.support_y, Sinusoid.true_function(batch.support_x, amplitude, phase))
+    torch.testing.assert_close(
+        batch.support_y, Sinusoid.true_function(batch.support_x, amplitude, phase)
+    )
     x = torch.linspace(-5, 5, 11).reshape(1, -1, 1)
     torch.testing.assert_close(Sinusoid.true_function(x, 2.0, 0.5), 2.0 * torch.sin(x - 0.5))
 

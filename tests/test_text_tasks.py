@@ -1,4 +1,5 @@
 """The 3-way few-shot text task family: shapes, rules, disjoint splits, seeding, bad input."""
+
 import pytest
 import torch
 
@@ -12,7 +13,9 @@ def test_shapes_dtypes_and_balanced_labels():
     assert batch.support_x.shape == (4, 6, tasks.max_len) and batch.support_x.dtype == torch.int64
     assert batch.query_x.shape == (4, 9, tasks.max_len) and batch.query_y.shape == (4, 9)
     for labels, per_class in ((batch.support_y, 2), (batch.query_y, 3)):
-        assert torch.equal(torch.stack([(labels == c).sum(1) for c in range(3)], 1), torch.full((4, 3), per_class))
+        assert torch.equal(
+            torch.stack([(labels == c).sum(1) for c in range(3)], 1), torch.full((4, 3), per_class)
+        )
     assert batch.support_x.min() >= 0 and batch.support_x.max() < tasks.vocab_size
 
 
@@ -39,7 +42,9 @@ def test_rules_differ_between_tasks_and_splits_are_disjoint():
     train_rules, test_rules = train.sample_rules(200), test.sample_rules(200)
     assert set(train_rules.flatten().tolist()) <= set(train.keyword_ids.tolist())
     assert set(test_rules.flatten().tolist()) <= set(test.keyword_ids.tolist())
-    assert len({tuple(rule.flatten().tolist()) for rule in train_rules}) > 150  # rules vary per task
+    assert (
+        len({tuple(rule.flatten().tolist()) for rule in train_rules}) > 150
+    )  # rules vary per task
     assert train.vocab_size == test.vocab_size
 
 
@@ -51,7 +56,11 @@ def test_same_seed_same_tasks_other_seed_other_tasks():
 
 @pytest.mark.parametrize(
     "kwargs, name",
-    [({"split": "valid"}, "split"), ({"keywords_per_split": 2}, "keywords_per_split"), ({"min_len": 20}, "min_len")],
+    [
+        ({"split": "valid"}, "split"),
+        ({"keywords_per_split": 2}, "keywords_per_split"),
+        ({"min_len": 20}, "min_len"),
+    ],
 )
 def test_bad_configuration_names_argument(kwargs, name):
     with pytest.raises(ValueError, match=name):

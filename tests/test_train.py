@@ -14,8 +14,11 @@ def test_meta_train_records_a_decreasing_loss_and_moves_the_parameters():
     torch.manual_seed(0)
     learner = FineTune(nn.Linear(1, 1), nn.functional.mse_loss, lr=0.1, steps=1)
     history = meta_train(
-        learner, lambda: constant_batch(3.0), steps=100,
-        optimizer=torch.optim.SGD(learner.parameters(), lr=0.1), progress=False,
+        learner,
+        lambda: constant_batch(3.0),
+        steps=100,
+        optimizer=torch.optim.SGD(learner.parameters(), lr=0.1),
+        progress=False,
     )
     assert len(history) == 100
     assert history[-1] < 1e-3 < history[0]
@@ -26,8 +29,12 @@ def test_gradient_clipping_bounds_each_update():
     learner = FineTune(nn.Linear(1, 1, bias=False), nn.functional.mse_loss, lr=0.1, steps=1)
     before = learner.model.weight.detach().clone()
     meta_train(
-        learner, lambda: constant_batch(1000.0), steps=1,
-        optimizer=torch.optim.SGD(learner.parameters(), lr=1.0), grad_clip=0.5, progress=False,
+        learner,
+        lambda: constant_batch(1000.0),
+        steps=1,
+        optimizer=torch.optim.SGD(learner.parameters(), lr=1.0),
+        grad_clip=0.5,
+        progress=False,
     )
     assert (learner.model.weight.detach() - before).abs().item() == pytest.approx(0.5)
 
@@ -36,12 +43,20 @@ def test_a_nan_loss_stops_training_with_a_clear_error():
     learner = FineTune(nn.Linear(1, 1), nn.functional.mse_loss, lr=0.1, steps=1)
     with pytest.raises(FloatingPointError, match="meta-loss is nan at step 0"):
         meta_train(
-            learner, lambda: constant_batch(float("nan")), steps=3,
-            optimizer=torch.optim.SGD(learner.parameters(), lr=0.1), progress=False,
+            learner,
+            lambda: constant_batch(float("nan")),
+            steps=3,
+            optimizer=torch.optim.SGD(learner.parameters(), lr=0.1),
+            progress=False,
         )
 
 
 def test_steps_must_be_positive():
     learner = FineTune(nn.Linear(1, 1), nn.functional.mse_loss, lr=0.1, steps=1)
     with pytest.raises(ValueError, match="steps must be >= 1"):
-        meta_train(learner, lambda: constant_batch(1.0), steps=0, optimizer=torch.optim.SGD(learner.parameters(), lr=0.1))
+        meta_train(
+            learner,
+            lambda: constant_batch(1.0),
+            steps=0,
+            optimizer=torch.optim.SGD(learner.parameters(), lr=0.1),
+        )

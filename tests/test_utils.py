@@ -16,7 +16,10 @@ def test_same_seed_same_numbers_and_different_seed_different_numbers():
     first = draw()
     generator = seed_everything(7)
     assert draw() == first
-    assert torch.rand(1, generator=generator).item() == torch.rand(1, generator=torch.Generator().manual_seed(7)).item()
+    assert (
+        torch.rand(1, generator=generator).item()
+        == torch.rand(1, generator=torch.Generator().manual_seed(7)).item()
+    )
     seed_everything(8)
     assert draw() != first
 
@@ -35,7 +38,9 @@ def test_auto_and_cpu_devices(monkeypatch):
 
 
 def test_unknown_device_lists_the_valid_ones(monkeypatch):
-    with pytest.raises(ValueError, match=r"name='tpu' is not a device; expected one of auto, cpu, cuda"):
+    with pytest.raises(
+        ValueError, match=r"name='tpu' is not a device; expected one of auto, cpu, cuda"
+    ):
         default_device("tpu")
     monkeypatch.setenv(DEVICE_ENV_VAR, "gpu")
     with pytest.raises(ValueError, match=r"METALEARN_DEVICE='gpu' is not a device"):

@@ -1,4 +1,5 @@
 """Few-shot learners, all following :class:`FewShotLearner`."""
+
 from metalearn.algorithms.base import FewShotLearner, MetaLearner
 from metalearn.algorithms.baselines import FineTune, TrainFromScratch
 from metalearn.algorithms.lstm_meta_learner import LSTMMetaLearner

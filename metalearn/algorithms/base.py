@@ -1,4 +1,5 @@
 """The learner protocol every few-shot method in the book follows."""
+
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
@@ -14,7 +15,9 @@ class FewShotLearner(Protocol):
     a scalar to minimise during meta-training; baselines need only ``predict``.
     """
 
-    def predict(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor) -> torch.Tensor:
+    def predict(
+        self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor
+    ) -> torch.Tensor:
         """``[T, S, ...]``, ``[T, S, ...]``, ``[T, Q, ...]`` -> predictions ``[T, Q, ...]``."""
         ...
 
@@ -24,7 +27,11 @@ class MetaLearner(FewShotLearner, Protocol):
     """A few-shot learner with a differentiable meta-training objective."""
 
     def meta_loss(
-        self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor, query_y: torch.Tensor
+        self,
+        support_x: torch.Tensor,
+        support_y: torch.Tensor,
+        query_x: torch.Tensor,
+        query_y: torch.Tensor,
     ) -> torch.Tensor:
         """Mean over tasks of the query loss after adapting on the support set (a scalar)."""
         ...

@@ -4,6 +4,7 @@ These answer the question every meta-learning result must face: would ordinary
 training have done as well? Both follow the learner protocol of
 :mod:`metalearn.algorithms.base`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -18,7 +19,15 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
 
 
-def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, lr: float, steps: int, optimizer: str) -> nn.Module:
+def fit(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: LossFn,
+    lr: float,
+    steps: int,
+    optimizer: str,
+) -> nn.Module:
     """Train ``model`` in place for ``steps`` full-batch steps on ``x [S, ...]``, ``y [S, ...]``; return it."""
     model.train()
     opt = OPTIMIZERS[optimizer](model.parameters(), lr=lr)
@@ -55,13 +64,25 @@ class FineTune(nn.Module):
         optimizer: ``"sgd"`` (default, like MAML's inner loop) or ``"adam"``.
     """
 
-    def __init__(self, model: nn.Module, loss_fn: LossFn, lr: float, steps: int, optimizer: str = "sgd") -> None:
+    def __init__(
+        self, model: nn.Module, loss_fn: LossFn, lr: float, steps: int, optimizer: str = "sgd"
+    ) -> None:
         super().__init__()
         _check(lr, steps, optimizer)
-        self.model, self.loss_fn, self.lr, self.steps, self.optimizer = model, loss_fn, lr, steps, optimizer
+        self.model, self.loss_fn, self.lr, self.steps, self.optimizer = (
+            model,
+            loss_fn,
+            lr,
+            steps,
+            optimizer,
+        )
 
     def meta_loss(
-        self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor, query_y: torch.Tensor
+        self,
+        support_x: torch.Tensor,
+        support_y: torch.Tensor,
+        query_x: torch.Tensor,
+        query_y: torch.Tensor,
     ) -> torch.Tensor:
         """Joint-training loss over all ``T * (S + Q)`` examples of the batch."""
         check_task_batch(support_x, support_y, query_x, query_y)
@@ -70,14 +91,20 @@ class FineTune(nn.Module):
         return self.loss_fn(self.model(x), y)
 
     def predict(
-        self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor, steps: int | None = None
+        self,
+        support_x: torch.Tensor,
+        support_y: torch.Tensor,
+        query_x: torch.Tensor,
+        steps: int | None = None,
     ) -> torch.Tensor:
         """Fine-tune a copy per task on ``support_x [T, S, ...]``; return detached ``[T, Q, ...]``."""
         check_task_batch(support_x, support_y, query_x)
         steps = self.steps if steps is None else steps
         predictions = []
         for sx, sy, qx in zip(support_x, support_y, query_x):
-            tuned = fit(copy.deepcopy(self.model), sx, sy, self.loss_fn, self.lr, steps, self.optimizer)
+            tuned = fit(
+                copy.deepcopy(self.model), sx, sy, self.loss_fn, self.lr, steps, self.optimizer
+            )
             with torch.no_grad():
                 predictions.append(tuned(qx))
         return torch.stack(predictions)
@@ -94,16 +121,39 @@ class TrainFromScratch:
         optimizer: ``"adam"`` (default) or ``"sgd"``.
     """
 
-    def __init__(self, make_model: Callable[[], nn.Module], loss_fn: LossFn, lr: float, steps: int, optimizer: str = "adam") -> None:
+    def __init__(
+        self,
+        make_model: Callable[[], nn.Module],
+        loss_fn: LossFn,
+        lr: float,
+        steps: int,
+        optimizer: str = "adam",
+    ) -> None:
         _check(lr, steps, optimizer)
-        self.make_model, self.loss_fn, self.lr, self.steps, self.optimizer = make_model, loss_fn, lr, steps, optimizer
+        self.make_model, self.loss_fn, self.lr, self.steps, self.optimizer = (
+            make_model,
+            loss_fn,
+            lr,
+            steps,
+            optimizer,
+        )
 
-    def predict(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor) -> torch.Tensor:
+    def predict(
+        self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor
+    ) -> torch.Tensor:
         """Train a new network per task on ``support_x [T, S, ...]``; return detached ``[T, Q, ...]``."""
         check_task_batch(support_x, support_y, query_x)
         predictions = []
         for sx, sy, qx in zip(support_x, support_y, query_x):
-            model = fit(self.make_model().to(sx.device), sx, sy, self.loss_fn, self.lr, self.steps, self.optimizer)
+            model = fit(
+                self.make_model().to(sx.device),
+                sx,
+                sy,
+                self.loss_fn,
+                self.lr,
+                self.steps,
+                self.optimizer,
+            )
             with torch.no_grad():
                 predictions.append(model(qx))
         return torch.stack(predictions)

@@ -7,6 +7,7 @@ torch 2.13): the batching rule of the fused batch-norm double-backward is inexac
 Written out as means and variances, batch norm is made of ordinary ops whose
 batching rules are exact, and the vmap path matches the loop to ~1e-15.
 """
+
 from __future__ import annotations
 
 import torch

@@ -24,6 +24,7 @@ the paper). ``b_I = logit(init_lr)`` and a large ``b_F`` make the untrained
 meta-learner plain SGD with rate ``init_lr``. Batch-norm layers of the learner
 are switched to batch statistics (transductive, as in MAML).
 """
+
 from __future__ import annotations
 
 import math
@@ -84,11 +85,16 @@ class LSTMMetaLearner(nn.Module):
         self.loss_fn, self.inner_steps, self.n_way = loss_fn, inner_steps, n_way
         self.names = [name for name, _ in model.named_parameters()]
         self.shapes = [p.shape for _, p in model.named_parameters()]
-        self.gradient_lstm = nn.LSTMCell(4, hidden_size)  # layer 1: (grad, loss) preprocessed -> h_t
+        self.gradient_lstm = nn.LSTMCell(
+            4, hidden_size
+        )  # layer 1: (grad, loss) preprocessed -> h_t
         self.input_gate = nn.Linear(hidden_size + 2, 1)  # layer 2: [h_t, θ_{t-1}, i_{t-1}] -> i_t
         self.forget_gate = nn.Linear(hidden_size + 2, 1)  # layer 2: [h_t, θ_{t-1}, f_{t-1}] -> f_t
         with torch.no_grad():
-            for gate, bias in ((self.input_gate, math.log(init_lr / (1 - init_lr))), (self.forget_gate, init_forget_bias)):
+            for gate, bias in (
+                (self.input_gate, math.log(init_lr / (1 - init_lr))),
+                (self.forget_gate, init_forget_bias),
+            ):
                 gate.weight.uniform_(-0.01, 0.01)
                 gate.bias.fill_(bias)
         self.history: dict[str, torch.Tensor] = {}
@@ -103,7 +109,9 @@ class LSTMMetaLearner(nn.Module):
     def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """One task's parameter vector ``[n]`` -> the learner's parameter dict."""
         pieces = flat.split([math.prod(shape) for shape in self.shapes])
-        return {name: piece.view(shape) for name, piece, shape in zip(self.names, pieces, self.shapes)}
+        return {
+            name: piece.view(shape) for name, piece, shape in zip(self.names, pieces, self.shapes)
+        }
 
     def initial_parameters(self) -> torch.Tensor:
         """``θ_0 = c_0``, the meta-learned initialisation, flattened: ``[n]``."""
@@ -117,7 +125,9 @@ class LSTMMetaLearner(nn.Module):
     def task_loss(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.loss_fn(self.functional(flat, x), y)
 
-    def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+    def adapt(
+        self, support_x: torch.Tensor, support_y: torch.Tensor, steps: int | None = None
+    ) -> torch.Tensor:
         """Run the learned optimiser on every task's support set; return ``θ_T [T, n]``.
 
         Also stores, detached, in ``self.history``: ``input_gate`` and ``forget_gate`` ``[steps, T, n]``
@@ -129,29 +139,55 @@ class LSTMMetaLearner(nn.Module):
         gradient_and_loss = vmap(grad_and_value(self.task_loss))
         state = None
         input_prev = forget_prev = torch.zeros_like(theta)
-        trace: dict[str, list[torch.Tensor]] = {"input_gate": [], "forget_gate": [], "support_loss": []}
+        trace: dict[str, list[torch.Tensor]] = {
+            "input_gate": [],
+            "forget_gate": [],
+            "support_loss": [],
+        }
         for _ in range(steps):
-            gradient, loss = gradient_and_loss(theta.detach(), support_x, support_y)  # constants: detached
-            features = torch.cat([preprocess(gradient), preprocess(loss[:, None].expand_as(gradient))], dim=-1)
+            gradient, loss = gradient_and_loss(
+                theta.detach(), support_x, support_y
+            )  # constants: detached
+            features = torch.cat(
+                [preprocess(gradient), preprocess(loss[:, None].expand_as(gradient))], dim=-1
+            )
             state = self.gradient_lstm(features.flatten(0, 1), state)  # coordinates are the batch
             h = state[0].view(*theta.shape, -1)  # [T, n, hidden]
-            input_gate = torch.sigmoid(self.input_gate(torch.cat([h, theta[..., None], input_prev[..., None]], -1)))[..., 0]
-            forget_gate = torch.sigmoid(self.forget_gate(torch.cat([h, theta[..., None], forget_prev[..., None]], -1)))[..., 0]
-            theta = forget_gate * theta - input_gate * gradient  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ (−∇L_t)
+            input_gate = torch.sigmoid(
+                self.input_gate(torch.cat([h, theta[..., None], input_prev[..., None]], -1))
+            )[..., 0]
+            forget_gate = torch.sigmoid(
+                self.forget_gate(torch.cat([h, theta[..., None], forget_prev[..., None]], -1))
+            )[..., 0]
+            theta = (
+                forget_gate * theta - input_gate * gradient
+            )  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ (−∇L_t)
             input_prev, forget_prev = input_gate, forget_gate
-            for key, value in (("input_gate", input_gate), ("forget_gate", forget_gate), ("support_loss", loss)):
+            for key, value in (
+                ("input_gate", input_gate),
+                ("forget_gate", forget_gate),
+                ("support_loss", loss),
+            ):
                 trace[key].append(value.detach())
         self.history = {key: torch.stack(values) for key, values in trace.items()}
         return theta
 
-    def predict(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor) -> torch.Tensor:
+    def predict(
+        self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor
+    ) -> torch.Tensor:
         """The adapted learners' outputs on the queries, ``[T, Q, ...]`` (detached)."""
-        check_episode(self.n_way, support_x, support_y, query_x, check_sequences=self.check_sequences)
+        check_episode(
+            self.n_way, support_x, support_y, query_x, check_sequences=self.check_sequences
+        )
         with torch.no_grad():
             return vmap(self.functional)(self.adapt(support_x, support_y), query_x)
 
     def meta_loss(
-        self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor, query_y: torch.Tensor
+        self,
+        support_x: torch.Tensor,
+        support_y: torch.Tensor,
+        query_x: torch.Tensor,
+        query_y: torch.Tensor,
     ) -> torch.Tensor:
         """Mean over tasks of the query loss after the learned updates (a scalar)."""
         check_episode(

@@ -22,15 +22,16 @@ far lower variance than REINFORCE). With ``memory=False`` the same controller
 uses one learned ``K`` everywhere: a policy trained on the task family without
 meta-learning.
 """
+
 from __future__ import annotations
 
 from typing import Callable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from metalearn.envs.navigation import Navigation2D
+from metalearn.progress import Progress
 
 State = tuple[torch.Tensor, torch.Tensor]
 
@@ -49,7 +50,9 @@ class MetaLSTMController(nn.Module):
         self.memory, self.max_action, self.hidden = memory, max_action, hidden
         self.lstm = nn.LSTMCell(4, hidden)
         self.to_gain = nn.Linear(hidden, 4)
-        self.constant = nn.Parameter(torch.zeros(hidden))  # the memory-less controller's fixed "state"
+        self.constant = nn.Parameter(
+            torch.zeros(hidden)
+        )  # the memory-less controller's fixed "state"
 
     def initial_state(self, batch_shape: tuple[int, ...]) -> State:
         """Zero LSTM state for a batch ``batch_shape`` (e.g. ``(T, N)``)."""
@@ -62,7 +65,10 @@ class MetaLSTMController(nn.Module):
             return state
         inputs = torch.cat([actions, displacements], dim=-1) / self.max_action
         shape = inputs.shape[:-1]
-        h, c = self.lstm(inputs.reshape(-1, 4), (state[0].reshape(-1, self.hidden), state[1].reshape(-1, self.hidden)))
+        h, c = self.lstm(
+            inputs.reshape(-1, 4),
+            (state[0].reshape(-1, self.hidden), state[1].reshape(-1, self.hidden)),
+        )
         return h.reshape(*shape, self.hidden), c.reshape(*shape, self.hidden)
 
     def gain(self, state: State) -> torch.Tensor:
@@ -98,7 +104,9 @@ def run_controller(
         rewards ``[T, N, H]`` of the episode and positions ``[T, N, H + 1, 2]``.
     """
     if not env.observe_goal:
-        raise ValueError("env must observe its goal (observe_goal=True): the controller steers towards it")
+        raise ValueError(
+            "env must observe its goal (observe_goal=True): the controller steers towards it"
+        )
     if prior_steps < 0:
         raise ValueError(f"prior_steps must be >= 0, got {prior_steps}")
     state = controller.initial_state((env.num_tasks, num_trajectories))
@@ -151,13 +159,15 @@ def train_controller(
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     history = []
-    for _ in tqdm(range(steps), desc="training the controller", disable=not progress, mininterval=1.0):
-        prior = int(torch.randint(max_prior_steps + 1, (1,), generator=generator))
-        rewards, _ = run_controller(controller, make_env(), num_trajectories, prior, generator)
-        returns = rewards.sum(dim=-1).mean()
-        optimizer.zero_grad(set_to_none=True)
-        (-returns / rewards.shape[-1]).backward()
-        nn.utils.clip_grad_norm_(controller.parameters(), 1.0)
-        optimizer.step()
-        history.append(returns.item())
+    with Progress(steps, "training the controller", enabled=progress) as bar:
+        for _ in range(steps):
+            prior = int(torch.randint(max_prior_steps + 1, (1,), generator=generator))
+            rewards, _ = run_controller(controller, make_env(), num_trajectories, prior, generator)
+            returns = rewards.sum(dim=-1).mean()
+            optimizer.zero_grad(set_to_none=True)
+            (-returns / rewards.shape[-1]).backward()
+            nn.utils.clip_grad_norm_(controller.parameters(), 1.0)
+            optimizer.step()
+            history.append(returns.item())
+            bar.update(mean_return=history[-1])
     return history

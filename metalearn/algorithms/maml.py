@@ -17,6 +17,7 @@ Example::
 References: Finn et al. (2017) MAML; Li et al. (2017) Meta-SGD; Nichol et al. (2018)
 on first-order approximations.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -83,7 +84,9 @@ class MAML(nn.Module):
         if not isinstance(inner_steps, int) or inner_steps < 1:
             raise ValueError(f"inner_steps must be an int >= 1, got {inner_steps!r}")
         if learn_inner_lr not in RATE_CHOICES:
-            raise ValueError(f"learn_inner_lr must be one of {RATE_CHOICES}, got {learn_inner_lr!r}")
+            raise ValueError(
+                f"learn_inner_lr must be one of {RATE_CHOICES}, got {learn_inner_lr!r}"
+            )
         if batched not in (None, True, False):
             raise ValueError(f"batched must be True, False or None, got {batched!r}")
         for name, module in model.named_modules():
@@ -102,12 +105,18 @@ class MAML(nn.Module):
         self.learn_inner_lr = learn_inner_lr
         self.batched = batched
         self._names = [name for name, _ in model.named_parameters()]
-        self._has_batch_norm = any(isinstance(m, nn.modules.batchnorm._NormBase) for m in model.modules())
+        self._has_batch_norm = any(
+            isinstance(m, nn.modules.batchnorm._NormBase) for m in model.modules()
+        )
         rates = [  # same dtype and device as the weights they scale
-            torch.full_like(p.detach(), inner_lr) if learn_inner_lr == "per_element" else p.new_full((), inner_lr)
+            torch.full_like(p.detach(), inner_lr)
+            if learn_inner_lr == "per_element"
+            else p.new_full((), inner_lr)
             for p in model.parameters()
         ]
-        self.inner_lrs = nn.ParameterList([nn.Parameter(r) for r in rates] if learn_inner_lr != "none" else [])
+        self.inner_lrs = nn.ParameterList(
+            [nn.Parameter(r) for r in rates] if learn_inner_lr != "none" else []
+        )
 
     # -- the model as a function of its parameters ---------------------------------------
     def params(self) -> dict[str, Tensor]:
@@ -171,7 +180,11 @@ class MAML(nn.Module):
 
     # -- public interface ------------------------------------------------------------------
     def adapt(
-        self, support_x: Tensor, support_y: Tensor, steps: int | None = None, params: dict[str, Tensor] | None = None
+        self,
+        support_x: Tensor,
+        support_y: Tensor,
+        steps: int | None = None,
+        params: dict[str, Tensor] | None = None,
     ) -> dict[str, Tensor]:
         """Adapt to ONE task (``support_x [S, ...]``, ``support_y [S, ...]``, no task dimension).
 
@@ -187,18 +200,24 @@ class MAML(nn.Module):
         _check_finite(inner_losses)
         return adapted
 
-    def meta_loss(self, support_x: Tensor, support_y: Tensor, query_x: Tensor, query_y: Tensor) -> Tensor:
+    def meta_loss(
+        self, support_x: Tensor, support_y: Tensor, query_x: Tensor, query_y: Tensor
+    ) -> Tensor:
         """Mean over tasks of the query loss after ``inner_steps`` adaptation steps (a scalar).
 
         Shapes: ``support_x [T, S, ...]``, ``support_y [T, S, ...]``, ``query_x [T, Q, ...]``,
         ``query_y [T, Q, ...]``. ``loss.backward()`` gives the meta-gradient.
         """
         check_task_batch(support_x, support_y, query_x, query_y)
-        query_losses, inner_losses = self._over_tasks(self._task_loss, support_x, support_y, query_x, query_y)
+        query_losses, inner_losses = self._over_tasks(
+            self._task_loss, support_x, support_y, query_x, query_y
+        )
         _check_finite(inner_losses)
         return query_losses.mean()
 
-    def predict(self, support_x: Tensor, support_y: Tensor, query_x: Tensor, steps: int | None = None) -> Tensor:
+    def predict(
+        self, support_x: Tensor, support_y: Tensor, query_x: Tensor, steps: int | None = None
+    ) -> Tensor:
         """Adapt on each task's support set (``steps``, default ``inner_steps``); ``[T, Q, ...]`` predictions."""
         check_task_batch(support_x, support_y, query_x)
         steps = self._steps(steps)
@@ -207,7 +226,9 @@ class MAML(nn.Module):
             return self._task_predict(params, support_x, support_y, query_x, steps)
 
         with torch.no_grad():  # torch.func.grad still computes the inner gradients
-            predictions, inner_losses = self._over_tasks(task_predict, support_x, support_y, query_x)
+            predictions, inner_losses = self._over_tasks(
+                task_predict, support_x, support_y, query_x
+            )
         _check_finite(inner_losses)
         return predictions.detach()
 

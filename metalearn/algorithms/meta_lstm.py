@@ -24,6 +24,7 @@ staying cheap. The generated weights are used functionally (plain tensors in
 :func:`lstm_final_hidden`, never wrapped in ``nn.Parameter``), so the
 meta-gradient reaches every meta-parameter, and all tasks run at once.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -59,13 +60,21 @@ def check_episode(
         check_sequences(support_x, "support_x", batch_dims=2)
         check_sequences(query_x, "query_x", batch_dims=2)
     elif support_x.shape[2:] != query_x.shape[2:]:
-        raise ValueError(f"query_x examples have shape {tuple(query_x.shape[2:])}, support_x {tuple(support_x.shape[2:])}")
-    labels = [("support_y", support_y, support_x)] + ([("query_y", query_y, query_x)] if query_y is not None else [])
+        raise ValueError(
+            f"query_x examples have shape {tuple(query_x.shape[2:])}, support_x {tuple(support_x.shape[2:])}"
+        )
+    labels = [("support_y", support_y, support_x)] + (
+        [("query_y", query_y, query_x)] if query_y is not None else []
+    )
     for name, y, x in labels:
         if y.shape != x.shape[:2] or y.dtype.is_floating_point:
-            raise ValueError(f"{name} must hold integer labels of shape {tuple(x.shape[:2])}, got {tuple(y.shape)} {y.dtype}")
+            raise ValueError(
+                f"{name} must hold integer labels of shape {tuple(x.shape[:2])}, got {tuple(y.shape)} {y.dtype}"
+            )
         if n_way is not None and y.numel() and (y.min() < 0 or y.max() >= n_way):
-            raise ValueError(f"{name} holds labels outside [0, {n_way}): got {y.min().item()} .. {y.max().item()}")
+            raise ValueError(
+                f"{name} holds labels outside [0, {n_way}): got {y.min().item()} .. {y.max().item()}"
+            )
     if len({support_x.shape[0], support_y.shape[0], query_x.shape[0]}) != 1:
         raise ValueError("support_x, support_y and query_x must share the task dimension T")
 
@@ -101,7 +110,11 @@ class MetaLSTM(nn.Module):
         self.n_way, self.hidden_size = n_way, hidden_size
         # embedding, base LSTM weights W⁰ and base head (the generated head is added to it)
         self.base = LSTMClassifier(
-            n_way, hidden_size, vocab_size=vocab_size, embedding_dim=embedding_dim, input_size=input_size
+            n_way,
+            hidden_size,
+            vocab_size=vocab_size,
+            embedding_dim=embedding_dim,
+            input_size=input_size,
         )
         self.meta_lstm = nn.LSTM(n_way * hidden_size + n_way, meta_hidden_size, batch_first=True)
         self.to_gates = nn.Linear(2 * meta_hidden_size, 2 * 4 * hidden_size)  # γ - 1 and β
@@ -133,7 +146,9 @@ class MetaLSTM(nn.Module):
             ``weight_ih [T, 4H, E]``, ``weight_hh [T, 4H, H]``, ``bias [T, 4H]``,
             ``head_weight [T, C, H]``, ``head_bias [T, C]`` (plain tensors in the autograd graph).
         """
-        check_episode(self.n_way, support_x, support_y, support_x, check_sequences=self.base.check_sequences)
+        check_episode(
+            self.n_way, support_x, support_y, support_x, check_sequences=self.base.check_sequences
+        )
         z = self.task_embedding(support_x, support_y)
         scale, shift = self.to_gates(z).chunk(2, dim=-1)
         gamma = 1.0 + scale  # [T, 4H]
@@ -143,7 +158,8 @@ class MetaLSTM(nn.Module):
             "weight_ih": gamma[..., None] * self.base.weight_ih,
             "weight_hh": gamma[..., None] * self.base.weight_hh,
             "bias": gamma * self.base.bias + shift,
-            "head_weight": self.base.head.weight + head[:, :size].view(num_tasks, self.n_way, self.hidden_size),
+            "head_weight": self.base.head.weight
+            + head[:, :size].view(num_tasks, self.n_way, self.hidden_size),
             "head_bias": self.base.head.bias + head[:, size:],
         }
 
@@ -151,19 +167,38 @@ class MetaLSTM(nn.Module):
         """Run each task's generated LSTM on its queries: ``[T, Q, L]`` -> logits ``[T, Q, C]``."""
         inputs, mask = self.base.embed(query_x)
         per_task = {name: w.unsqueeze(1) for name, w in weights.items()}  # broadcast over queries
-        h = lstm_final_hidden(inputs, per_task["weight_ih"], per_task["weight_hh"], per_task["bias"], mask)
-        return (h.unsqueeze(-2) @ per_task["head_weight"].transpose(-1, -2)).squeeze(-2) + per_task["head_bias"]
+        h = lstm_final_hidden(
+            inputs, per_task["weight_ih"], per_task["weight_hh"], per_task["bias"], mask
+        )
+        return (h.unsqueeze(-2) @ per_task["head_weight"].transpose(-1, -2)).squeeze(-2) + per_task[
+            "head_bias"
+        ]
 
-    def predict(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor) -> torch.Tensor:
+    def predict(
+        self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor
+    ) -> torch.Tensor:
         """Logits ``[T, Q, C]`` of the generated classifiers (detached)."""
-        check_episode(self.n_way, support_x, support_y, query_x, check_sequences=self.base.check_sequences)
+        check_episode(
+            self.n_way, support_x, support_y, query_x, check_sequences=self.base.check_sequences
+        )
         with torch.no_grad():
             return self.classify(self.generate(support_x, support_y), query_x)
 
     def meta_loss(
-        self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor, query_y: torch.Tensor
+        self,
+        support_x: torch.Tensor,
+        support_y: torch.Tensor,
+        query_x: torch.Tensor,
+        query_y: torch.Tensor,
     ) -> torch.Tensor:
         """Mean query cross-entropy of the generated classifiers (a scalar)."""
-        check_episode(self.n_way, support_x, support_y, query_x, query_y, check_sequences=self.base.check_sequences)
+        check_episode(
+            self.n_way,
+            support_x,
+            support_y,
+            query_x,
+            query_y,
+            check_sequences=self.base.check_sequences,
+        )
         logits = self.classify(self.generate(support_x, support_y), query_x)
         return F.cross_entropy(logits.flatten(0, 1), query_y.flatten())

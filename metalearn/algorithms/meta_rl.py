@@ -12,6 +12,7 @@ unchanged; what is particular to RL is only *where the task batch comes from*:
 trajectories with the REINFORCE surrogate. :class:`MetaRLSampler` does steps 1-3
 and remembers the returns before and after adaptation, for a training curve.
 """
+
 from __future__ import annotations
 
 from typing import Callable, NamedTuple, Sequence
@@ -41,7 +42,10 @@ def task_policy(model: nn.Module, params: Sequence[Params]) -> PolicyFn:
 def adapt_all(maml: MAML, support_x: torch.Tensor, support_y: torch.Tensor) -> list[Params]:
     """``maml.adapt`` on every task of ``support_x [T, S, ...]``; detached adapted parameters per task."""
     with torch.no_grad():  # torch.func.grad inside adapt still computes the inner gradient
-        return [{k: v.detach() for k, v in maml.adapt(sx, sy).items()} for sx, sy in zip(support_x, support_y)]
+        return [
+            {k: v.detach() for k, v in maml.adapt(sx, sy).items()}
+            for sx, sy in zip(support_x, support_y)
+        ]
 
 
 class MetaRLSampler:
@@ -74,7 +78,9 @@ class MetaRLSampler:
         support = rollout(env, self.maml.model, self.num_trajectories, self.generator)
         support_x, support_y = policy_batch(support, self.discount)
         adapted = adapt_all(self.maml, support_x, support_y)
-        query = rollout(env, task_policy(self.maml.model, adapted), self.num_trajectories, self.generator)
+        query = rollout(
+            env, task_policy(self.maml.model, adapted), self.num_trajectories, self.generator
+        )
         query_x, query_y = policy_batch(query, self.discount)
         self.history.append((support.returns().mean().item(), query.returns().mean().item()))
         return TaskBatch(support_x, support_y, query_x, query_y)
@@ -97,7 +103,9 @@ class PolicySampler:
         discount: float = 0.99,
     ) -> None:
         if num_trajectories < 2:
-            raise ValueError(f"num_trajectories must be >= 2 (split into support and query), got {num_trajectories}")
+            raise ValueError(
+                f"num_trajectories must be >= 2 (split into support and query), got {num_trajectories}"
+            )
         self.policy, self.make_env, self.num_trajectories = policy, make_env, num_trajectories
         self.generator, self.discount = generator, discount
         self.history: list[float] = []
@@ -110,7 +118,9 @@ class PolicySampler:
         return TaskBatch(x[:, :half], y[:, :half], x[:, half:], y[:, half:])
 
 
-def policy_gradient_step(model: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor, lr: float) -> Params:
+def policy_gradient_step(
+    model: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor, lr: float
+) -> Params:
     """One REINFORCE step from ``params`` on one task's ``x [S, obs_dim]``, ``y [S, act_dim + 2]``.
 
     It is ``MAML.adapt`` (one inner step) started from ``params``: a second step in RL
@@ -155,6 +165,8 @@ def adapt_by_policy_gradient(
         if step == len(lrs):
             break
         x, y = policy_batch(trajectories, discount)
-        params = [policy_gradient_step(model, p, x[i], y[i], lrs[step]) for i, p in enumerate(params)]
+        params = [
+            policy_gradient_step(model, p, x[i], y[i], lrs[step]) for i, p in enumerate(params)
+        ]
         history.append(params)
     return Adaptation(torch.stack(returns), history)

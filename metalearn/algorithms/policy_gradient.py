@@ -14,6 +14,7 @@ foerster2018dice): the value and first gradient are unchanged, but its second
 derivative also carries the score-function term of the *sampling* distribution,
 which a MAML inner step must have for its meta-gradient to be right.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,7 +40,9 @@ class GaussianMLPPolicy(nn.Module):
         init_std: initial standard deviation of every action coordinate.
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (100, 100), init_std: float = 1.0) -> None:
+    def __init__(
+        self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (100, 100), init_std: float = 1.0
+    ) -> None:
         super().__init__()
         if init_std <= 0:
             raise ValueError(f"init_std must be > 0, got {init_std}")
@@ -55,7 +58,9 @@ class GaussianMLPPolicy(nn.Module):
 def split_output(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``[..., 2 * act_dim]`` policy output -> mean ``[..., act_dim]``, log-std ``[..., act_dim]``."""
     if output.shape[-1] % 2:
-        raise ValueError(f"output must end in 2 * act_dim numbers (mean, log_std), got {tuple(output.shape)}")
+        raise ValueError(
+            f"output must end in 2 * act_dim numbers (mean, log_std), got {tuple(output.shape)}"
+        )
     return output.chunk(2, dim=-1)
 
 
@@ -81,7 +86,9 @@ def sample_actions(output: torch.Tensor, generator: torch.Generator | None = Non
     return mean + torch.exp(log_std) * noise
 
 
-def pack_targets(actions: torch.Tensor, advantages: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+def pack_targets(
+    actions: torch.Tensor, advantages: torch.Tensor, valid: torch.Tensor
+) -> torch.Tensor:
     """The ``y`` a policy-gradient learner is trained on: ``[..., act_dim + 2]``.
 
     Args:
@@ -97,7 +104,9 @@ def pack_targets(actions: torch.Tensor, advantages: torch.Tensor, valid: torch.T
     return torch.cat([actions, advantages[..., None], valid[..., None].to(actions.dtype)], dim=-1)
 
 
-def reinforce_loss(output: torch.Tensor, targets: torch.Tensor, magic_box: bool = False) -> torch.Tensor:
+def reinforce_loss(
+    output: torch.Tensor, targets: torch.Tensor, magic_box: bool = False
+) -> torch.Tensor:
     """The score-function surrogate ``-sum(log pi(a|s) * A * valid) / sum(valid)`` (a scalar).
 
     Args:
@@ -113,7 +122,11 @@ def reinforce_loss(output: torch.Tensor, targets: torch.Tensor, magic_box: bool 
             f"targets must have shape {(*output.shape[:-1], act_dim + 2)} (actions, advantage, valid), "
             f"got {tuple(targets.shape)}"
         )
-    actions, advantages, valid = targets[..., :act_dim], targets[..., act_dim], targets[..., act_dim + 1]
+    actions, advantages, valid = (
+        targets[..., :act_dim],
+        targets[..., act_dim],
+        targets[..., act_dim + 1],
+    )
     log_prob = gaussian_log_prob(output, actions)
     if magic_box:
         log_prob = torch.exp(log_prob - log_prob.detach())

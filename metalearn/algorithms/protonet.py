@@ -19,6 +19,7 @@ Example::
     loss = protonet.meta_loss(support_x, support_y, query_x, query_y)   # support_x [T, S, 2048]
     logits = protonet.predict(support_x, support_y, query_x)            # [T, Q, 2]
 """
+
 from __future__ import annotations
 
 import torch
@@ -54,13 +55,19 @@ class ProtoNet(nn.Module):
             ValueError: a label is outside ``0 .. num_classes - 1``, or a class has no support example.
         """
         if support_y.dtype.is_floating_point or support_y.dim() != 2:
-            raise ValueError(f"support_y must hold integer class indices of shape [T, S], got {support_y.dtype} {tuple(support_y.shape)}")
+            raise ValueError(
+                f"support_y must hold integer class indices of shape [T, S], got {support_y.dtype} {tuple(support_y.shape)}"
+            )
         if support_y.min() < 0 or support_y.max() >= self.num_classes:
-            raise ValueError(f"support_y must lie in 0..{self.num_classes - 1}, got values {support_y.min()}..{support_y.max()}")
+            raise ValueError(
+                f"support_y must lie in 0..{self.num_classes - 1}, got values {support_y.min()}..{support_y.max()}"
+            )
         one_hot = F.one_hot(support_y, self.num_classes).to(support_embeddings.dtype)  # [T, S, C]
         counts = one_hot.sum(dim=1)  # [T, C]
         if (counts == 0).any():
-            raise ValueError("support_y: every class needs at least one support example in every task")
+            raise ValueError(
+                "support_y: every class needs at least one support example in every task"
+            )
         return one_hot.transpose(1, 2) @ support_embeddings / counts[..., None]
 
     def forward(self, support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
@@ -70,7 +77,9 @@ class ProtoNet(nn.Module):
         query = self.embed(query_x)  # [T, Q, E]
         return -(query[:, :, None, :] - prototypes[:, None, :, :]).pow(2).sum(dim=-1)
 
-    def meta_loss(self, support_x: Tensor, support_y: Tensor, query_x: Tensor, query_y: Tensor) -> Tensor:
+    def meta_loss(
+        self, support_x: Tensor, support_y: Tensor, query_x: Tensor, query_y: Tensor
+    ) -> Tensor:
         """Cross-entropy of the query logits, averaged over all query examples of all tasks (a scalar)."""
         logits = self(support_x, support_y, query_x)
         return F.cross_entropy(logits.flatten(0, 1), query_y.flatten())

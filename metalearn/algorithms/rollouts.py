@@ -6,6 +6,7 @@ baseline (fitted per task by ridge regression, as in rllab; duan2016benchmarking
 and returns ``x = observations [T, N*H, obs_dim]`` and ``y = pack_targets(...)
 [T, N*H, act_dim + 2]``: a task batch's support or query half.
 """
+
 from __future__ import annotations
 
 from typing import Callable, NamedTuple
@@ -15,7 +16,9 @@ import torch
 from metalearn.algorithms.policy_gradient import pack_targets, sample_actions
 from metalearn.envs.navigation import Navigation2D
 
-PolicyFn = Callable[[torch.Tensor], torch.Tensor]  # observations [T, N, obs_dim] -> outputs [T, N, 2 * act_dim]
+PolicyFn = Callable[
+    [torch.Tensor], torch.Tensor
+]  # observations [T, N, obs_dim] -> outputs [T, N, 2 * act_dim]
 
 
 class Trajectories(NamedTuple):
@@ -106,10 +109,12 @@ def linear_baseline(
         The fitted values, ``[T, N, H]``.
     """
     num_tasks, num_traj, horizon, _ = observations.shape
-    time = (torch.arange(horizon, device=observations.device, dtype=torch.float64) / 100.0)
+    time = torch.arange(horizon, device=observations.device, dtype=torch.float64) / 100.0
     time = time[None, None, :, None].expand(num_tasks, num_traj, horizon, 1)
     obs = observations.double().clamp(-10, 10)
-    features = torch.cat([obs, obs.pow(2), time, time.pow(2), time.pow(3), torch.ones_like(time)], dim=-1)
+    features = torch.cat(
+        [obs, obs.pow(2), time, time.pow(2), time.pow(3), torch.ones_like(time)], dim=-1
+    )
     features = features.reshape(num_tasks, num_traj * horizon, -1)
     weights = valid.double().reshape(num_tasks, -1, 1)
     targets = returns.double().reshape(num_tasks, -1, 1)
@@ -119,7 +124,9 @@ def linear_baseline(
     return (features @ coef).reshape(num_tasks, num_traj, horizon).to(returns.dtype)
 
 
-def policy_batch(trajectories: Trajectories, discount: float = 0.99) -> tuple[torch.Tensor, torch.Tensor]:
+def policy_batch(
+    trajectories: Trajectories, discount: float = 0.99
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Observations and packed targets for the REINFORCE surrogate, steps flattened per task.
 
     Advantages are the discounted returns minus the linear baseline, normalised

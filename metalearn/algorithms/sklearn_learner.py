@@ -10,12 +10,14 @@ Example::
     forest = SklearnLearner(RandomForestClassifier(n_estimators=100), seed=0)
     log_probs = forest.predict(support_x, support_y, query_x)   # [T, Q, C]
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping
 
 import numpy as np
 import torch
+
 from metalearn.tasks.batch import check_task_batch
 
 PROBABILITY_FLOOR = 1e-6  # keeps log-probabilities finite where a forest says exactly 0
@@ -44,11 +46,19 @@ class SklearnLearner:
     ) -> None:
         if not hasattr(estimator, "predict_proba"):
             raise ValueError(f"estimator must have predict_proba, got {type(estimator).__name__}")
-        self.estimator, self.param_grid, self.cv, self.seed, self.num_classes = estimator, param_grid, cv, seed, num_classes
+        self.estimator, self.param_grid, self.cv, self.seed, self.num_classes = (
+            estimator,
+            param_grid,
+            cv,
+            seed,
+            num_classes,
+        )
 
     def fit(self, support_x: np.ndarray, support_y: np.ndarray) -> Any:
         """A fresh estimator fitted on one task's ``support_x [S, F]``, ``support_y [S]``."""
-        from sklearn.base import clone  # scikit-learn is optional (metalearn[chem]): imported when used
+        from sklearn.base import (
+            clone,
+        )  # scikit-learn is optional (metalearn[chem]): imported when used
         from sklearn.model_selection import GridSearchCV
 
         model = clone(self.estimator)
@@ -62,14 +72,20 @@ class SklearnLearner:
             return GridSearchCV(model, grid, cv=self.cv).fit(support_x, support_y).best_estimator_
         return model.fit(support_x, support_y)
 
-    def predict(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor) -> torch.Tensor:
+    def predict(
+        self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor
+    ) -> torch.Tensor:
         """Per task, fit on the support set; return query log-probabilities ``[T, Q, C]`` (CPU, float32)."""
         from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
         check_task_batch(support_x, support_y, query_x)
         outputs = []
-        with threadpool_limits(1):  # tiny fits: thread pools cost more than they give (measured 7x on 2 cores)
-            for sx, sy, qx in zip(support_x.cpu().numpy(), support_y.cpu().numpy(), query_x.cpu().numpy()):
+        with threadpool_limits(
+            1
+        ):  # tiny fits: thread pools cost more than they give (measured 7x on 2 cores)
+            for sx, sy, qx in zip(
+                support_x.cpu().numpy(), support_y.cpu().numpy(), query_x.cpu().numpy()
+            ):
                 model = self.fit(sx.reshape(len(sx), -1), sy)
                 proba = np.zeros((len(qx), self.num_classes), dtype=np.float64)
                 proba[:, model.classes_.astype(int)] = model.predict_proba(qx.reshape(len(qx), -1))

@@ -1,4 +1,5 @@
 """Fix how many adaptation steps a learner takes, so that ``evaluate`` can score each setting."""
+
 from __future__ import annotations
 
 from typing import Protocol
@@ -10,7 +11,11 @@ class AdaptsWithSteps(Protocol):
     """A learner whose ``predict`` takes ``steps=`` (``MAML``, ``FineTune``)."""
 
     def predict(
-        self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor, steps: int | None = None
+        self,
+        support_x: torch.Tensor,
+        support_y: torch.Tensor,
+        query_x: torch.Tensor,
+        steps: int | None = None,
     ) -> torch.Tensor: ...
 
 
@@ -30,7 +35,9 @@ class WithSteps:
             raise ValueError(f"steps must be an int >= 0, got {steps!r}")
         self.learner, self.steps = learner, steps
 
-    def predict(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor) -> torch.Tensor:
+    def predict(
+        self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor
+    ) -> torch.Tensor:
         """``learner.predict(support_x [T, S, ...], support_y, query_x [T, Q, ...], steps=steps)`` -> ``[T, Q, ...]``."""
         return self.learner.predict(support_x, support_y, query_x, steps=self.steps)
 

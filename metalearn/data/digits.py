@@ -8,6 +8,7 @@ Omniglot would be too slow for a two-minute CPU budget.
 Pixels are scaled from ``0 .. 16`` to ``0 .. 1`` and kept flat (64 features);
 reshape with ``IMAGE_SHAPE`` to draw them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -32,10 +33,17 @@ def load_digits(dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch
 
 def _check_labels(labels: torch.Tensor) -> None:
     if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.dtype != torch.int64:
-        raise ValueError(f"labels must be a 1-D int64 tensor, got {getattr(labels, 'shape', type(labels))}")
+        raise ValueError(
+            f"labels must be a 1-D int64 tensor, got {getattr(labels, 'shape', type(labels))}"
+        )
 
 
-def per_class_indices(labels: torch.Tensor, per_class: int, generator: torch.Generator, classes: Sequence[int] | None = None) -> torch.Tensor:
+def per_class_indices(
+    labels: torch.Tensor,
+    per_class: int,
+    generator: torch.Generator,
+    classes: Sequence[int] | None = None,
+) -> torch.Tensor:
     """Indices of ``per_class`` randomly drawn examples of each class (class-balanced subset).
 
     Args:
@@ -53,12 +61,16 @@ def per_class_indices(labels: torch.Tensor, per_class: int, generator: torch.Gen
     for c in classes:
         members = (labels == c).nonzero().flatten()
         if per_class < 1 or per_class > len(members):
-            raise ValueError(f"per_class must be in 1 .. {len(members)} (examples of class {c}), got {per_class}")
+            raise ValueError(
+                f"per_class must be in 1 .. {len(members)} (examples of class {c}), got {per_class}"
+            )
         chosen.append(members[torch.randperm(len(members), generator=generator)[:per_class]])
     return torch.cat(chosen)
 
 
-def split_per_class(labels: torch.Tensor, per_class: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def split_per_class(
+    labels: torch.Tensor, per_class: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Hold out ``per_class`` random examples of every class: ``(held_out_indices, rest_indices)``.
 
     The held-out part is class-balanced (a fair test set); the rest is the pool
@@ -103,12 +115,16 @@ class DigitTasks:
         images, labels = load_digits() if data is None else data
         _check_labels(labels)
         if images.dim() != 2 or images.shape[0] != labels.shape[0]:
-            raise ValueError(f"data images must be [N, features] matching labels [N], got {tuple(images.shape)}")
+            raise ValueError(
+                f"data images must be [N, features] matching labels [N], got {tuple(images.shape)}"
+            )
         self.classes = sorted({int(c) for c in classes})
         if not set(self.classes) <= set(labels.unique().tolist()):
             raise ValueError(f"classes {self.classes} include classes absent from the data")
         if not 2 <= n_way <= len(self.classes):
-            raise ValueError(f"n_way must be in 2 .. {len(self.classes)} (the number of classes), got {n_way}")
+            raise ValueError(
+                f"n_way must be in 2 .. {len(self.classes)} (the number of classes), got {n_way}"
+            )
         self.n_way = n_way
         self.images = images
         self.members = [(labels == c).nonzero().flatten() for c in self.classes]
@@ -124,20 +140,28 @@ class DigitTasks:
         """
         return self.sample_with_classes(num_tasks, k_shot, k_query)[0]
 
-    def sample_with_classes(self, num_tasks: int, k_shot: int, k_query: int) -> tuple[TaskBatch, torch.Tensor]:
+    def sample_with_classes(
+        self, num_tasks: int, k_shot: int, k_query: int
+    ) -> tuple[TaskBatch, torch.Tensor]:
         """Like :meth:`sample`, also returning each task's digits ``[T, n_way]``: label ``j`` of task ``t`` is digit ``[t, j]``."""
         if num_tasks < 1:
             raise ValueError(f"num_tasks must be >= 1, got {num_tasks}")
         if k_shot < 1 or k_query < 1:
-            raise ValueError(f"k_shot and k_query must be >= 1, got k_shot={k_shot}, k_query={k_query}")
+            raise ValueError(
+                f"k_shot and k_query must be >= 1, got k_shot={k_shot}, k_query={k_query}"
+            )
         smallest = min(len(m) for m in self.members)
         if k_shot + k_query > smallest:
-            raise ValueError(f"k_shot + k_query must be <= {smallest} (smallest class), got {k_shot + k_query}")
+            raise ValueError(
+                f"k_shot + k_query must be <= {smallest} (smallest class), got {k_shot + k_query}"
+            )
         g = self.generator
         support, query, digits = [], [], []
         for _ in range(num_tasks):
             picked = torch.randperm(len(self.classes), generator=g)[: self.n_way].tolist()
-            draws = [self.members[c][torch.randperm(len(self.members[c]), generator=g)] for c in picked]
+            draws = [
+                self.members[c][torch.randperm(len(self.members[c]), generator=g)] for c in picked
+            ]
             support.append(torch.cat([d[:k_shot] for d in draws]))
             query.append(torch.cat([d[k_shot : k_shot + k_query] for d in draws]))
             digits.append(torch.tensor([self.classes[c] for c in picked]))

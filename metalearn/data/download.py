@@ -13,6 +13,7 @@ else ``~/.cache/metalearn``. So with only ``METALEARN_CACHE_DIR`` set, downloads
 decoded files share one folder; with ``METALEARN_DATA_DIR`` set too (a read-only copy
 of the data, say), the sources are read there and nothing is written there.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -111,7 +112,9 @@ def fetch(url: str, md5: str, dest_dir: str | os.PathLike, filename: str | None 
                 digest.update(chunk)
                 out.write(chunk)
         if digest.hexdigest() != md5:
-            raise ValueError(f"download of {filename} from {url} has md5 {digest.hexdigest()}, expected {md5}")
+            raise ValueError(
+                f"download of {filename} from {url} has md5 {digest.hexdigest()}, expected {md5}"
+            )
         os.replace(temp_path, dest_dir / filename)
     except BaseException:  # also KeyboardInterrupt: never leave a partial file
         temp_path.unlink(missing_ok=True)

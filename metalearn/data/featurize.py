@@ -13,6 +13,7 @@ The cache is one ``.npz`` file per (data key, settings) in a writable folder; it
 holds a row per SMILES ever asked for, so featurising only the molecules a run
 needs (the quick profile) and later more of them (the full profile) both reuse it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -50,7 +51,9 @@ class Featurizer:
         if not isinstance(self.n_bits, int) or self.n_bits < 8 or self.n_bits % 8:
             raise ValueError(f"n_bits must be a positive multiple of 8, got {self.n_bits!r}")
         object.__setattr__(self, "descriptors", tuple(self.descriptors))
-        unknown = [name for name in self.descriptors if not callable(getattr(Descriptors, name, None))]
+        unknown = [
+            name for name in self.descriptors if not callable(getattr(Descriptors, name, None))
+        ]
         if unknown:
             raise ValueError(f"descriptors {unknown} are not functions of rdkit.Chem.Descriptors")
 
@@ -60,7 +63,9 @@ class Featurizer:
 
     def key(self, data_key: str) -> str:
         """A file-name-safe digest of ``data_key`` (e.g. the data file's md5) and these settings."""
-        text = json.dumps({"data": data_key, "version": CACHE_VERSION, **asdict(self)}, sort_keys=True)
+        text = json.dumps(
+            {"data": data_key, "version": CACHE_VERSION, **asdict(self)}, sort_keys=True
+        )
         return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
@@ -90,7 +95,9 @@ class Features:
 
 def compute(smiles: Sequence[str], featurizer: Featurizer = Featurizer()) -> Features:
     """Parse and featurise ``smiles`` with RDKit (no cache)."""
-    generator = rdFingerprintGenerator.GetMorganGenerator(radius=featurizer.radius, fpSize=featurizer.n_bits)
+    generator = rdFingerprintGenerator.GetMorganGenerator(
+        radius=featurizer.radius, fpSize=featurizer.n_bits
+    )
     functions = [getattr(Descriptors, name) for name in featurizer.descriptors]
     fingerprints = np.zeros((len(smiles), featurizer.n_bits), dtype=np.uint8)
     descriptors = np.zeros((len(smiles), len(functions)), dtype=np.float32)
@@ -122,18 +129,31 @@ def featurize(
             names the cache file, so a changed data file or setting never reads stale rows.
     """
     unique = list(dict.fromkeys(smiles))
-    path = Path(cache_dir) / f"features-{featurizer.key(data_key)}.npz" if cache_dir is not None else None
+    path = (
+        Path(cache_dir) / f"features-{featurizer.key(data_key)}.npz"
+        if cache_dir is not None
+        else None
+    )
     cached = _load(path, featurizer) if path is not None else {}
     missing = [text for text in unique if text not in cached]
     if missing:
         new = compute(missing, featurizer)
-        cached.update({text: (new.fingerprints[i], new.descriptors[i], new.valid[i]) for i, text in enumerate(missing)})
+        cached.update(
+            {
+                text: (new.fingerprints[i], new.descriptors[i], new.valid[i])
+                for i, text in enumerate(missing)
+            }
+        )
         if path is not None:
             _save(path, cached)
     rows = [cached[text] for text in smiles]
     return Features(
-        fingerprints=np.stack([row[0] for row in rows]) if rows else np.zeros((0, featurizer.n_bits), np.uint8),
-        descriptors=np.stack([row[1] for row in rows]) if rows else np.zeros((0, len(featurizer.descriptors)), np.float32),
+        fingerprints=np.stack([row[0] for row in rows])
+        if rows
+        else np.zeros((0, featurizer.n_bits), np.uint8),
+        descriptors=np.stack([row[1] for row in rows])
+        if rows
+        else np.zeros((0, len(featurizer.descriptors)), np.float32),
         valid=np.array([row[2] for row in rows], dtype=bool),
     )
 
@@ -141,8 +161,12 @@ def featurize(
 def _load(path: Path, featurizer: Featurizer) -> dict[str, tuple[np.ndarray, np.ndarray, bool]]:
     if not path.is_file():
         return {}
-    with np.load(path, allow_pickle=False) as stored:  # each stored["name"] reads the file: once each
-        smiles, packed, descriptors, valid = (stored[name] for name in ("smiles", "packed", "descriptors", "valid"))
+    with np.load(
+        path, allow_pickle=False
+    ) as stored:  # each stored["name"] reads the file: once each
+        smiles, packed, descriptors, valid = (
+            stored[name] for name in ("smiles", "packed", "descriptors", "valid")
+        )
     fingerprints = np.unpackbits(packed, axis=1, count=featurizer.n_bits)
     texts = smiles.tobytes().decode().split("\n")
     return {text: (fingerprints[i], descriptors[i], bool(valid[i])) for i, text in enumerate(texts)}
@@ -156,7 +180,9 @@ def _save(path: Path, rows: dict[str, tuple[np.ndarray, np.ndarray, bool]]) -> N
         with os.fdopen(handle, "wb") as out:
             np.savez(
                 out,
-                smiles=np.frombuffer("\n".join(rows).encode(), dtype=np.uint8),  # compact; SMILES hold no newline
+                smiles=np.frombuffer(
+                    "\n".join(rows).encode(), dtype=np.uint8
+                ),  # compact; SMILES hold no newline
                 packed=np.packbits(np.stack([row[0] for row in rows.values()]), axis=1),
                 descriptors=np.stack([row[1] for row in rows.values()]),
                 valid=np.array([row[2] for row in rows.values()], dtype=bool),

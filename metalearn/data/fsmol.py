@@ -22,6 +22,7 @@ Where the data come from, in this order (``<data>`` is
 Features (Morgan fingerprints) are computed by :mod:`metalearn.data.featurize` and
 cached in :func:`derived_dir("fsmol") <metalearn.data.download.derived_dir>`.
 """
+
 from __future__ import annotations
 
 import csv
@@ -49,7 +50,9 @@ SUBSET_MD5 = "0072dc8c92214e34d34a8e40a0f734be"
 SUBSET_COLUMNS = ("split", "assay", "smiles", "active", "log_activity", "assay_type")
 FULL_URL = "https://figshare.com/ndownloader/files/31345321"
 FULL_ARCHIVE = "fsmol.tar"
-FULL_ARCHIVE_MD5: str | None = None  # not verifiable offline: fill in from figshare before downloading
+FULL_ARCHIVE_MD5: str | None = (
+    None  # not verifiable offline: fill in from figshare before downloading
+)
 FULL_FOLDER = "fs-mol"
 SPLITS = ("train", "valid", "test")
 
@@ -90,7 +93,9 @@ class FSMol:
         return self.assays[name]
 
 
-def load_fsmol(data_dir: str | os.PathLike | None = None, source: Literal["auto", "subset", "full"] = "auto") -> FSMol:
+def load_fsmol(
+    data_dir: str | os.PathLike | None = None, source: Literal["auto", "subset", "full"] = "auto"
+) -> FSMol:
     """FS-Mol's assays; see the module docstring for where they are looked for.
 
     Args:
@@ -126,10 +131,14 @@ def read_subset(path: str | os.PathLike) -> dict[str, list[Assay]]:
         reader = csv.DictReader(stream)
         missing = set(SUBSET_COLUMNS) - set(reader.fieldnames or ())
         if missing:
-            raise ValueError(f"path={str(path)!r} lacks the column(s) {sorted(missing)}; expected {SUBSET_COLUMNS}")
+            raise ValueError(
+                f"path={str(path)!r} lacks the column(s) {sorted(missing)}; expected {SUBSET_COLUMNS}"
+            )
         for row in reader:
             if row["split"] not in SPLITS:
-                raise ValueError(f"path={str(path)!r}: split {row['split']!r} is not one of {SPLITS}")
+                raise ValueError(
+                    f"path={str(path)!r}: split {row['split']!r} is not one of {SPLITS}"
+                )
             rows[row["split"], row["assay"]].append(row)
     return _by_split(
         Assay(
@@ -156,14 +165,20 @@ def read_task_file(path: str | os.PathLike, split: str) -> Assay:
         assay_type=str(records[0].get("AssayType", "")) if records else "",
         smiles=tuple(record["SMILES"] for record in records),
         active=np.array([float(record["Property"]) > 0.5 for record in records], dtype=bool),
-        log_activity=np.array([_float(record.get("LogRegressionProperty")) for record in records], dtype=np.float32),
+        log_activity=np.array(
+            [_float(record.get("LogRegressionProperty")) for record in records], dtype=np.float32
+        ),
     )
 
 
 def read_full(root: str | os.PathLike) -> dict[str, list[Assay]]:
     """Every ``<root>/<split>/*.jsonl.gz`` (FS-Mol's extracted archive) as assays by split."""
     root = Path(root)
-    return _by_split(read_task_file(path, split) for split in SPLITS for path in sorted((root / split).glob("*.jsonl.gz")))
+    return _by_split(
+        read_task_file(path, split)
+        for split in SPLITS
+        for path in sorted((root / split).glob("*.jsonl.gz"))
+    )
 
 
 def extract_full(data_dir: str | os.PathLike, md5: str | None = None) -> Path:
@@ -198,7 +213,10 @@ def featurize_assays(
     Molecules RDKit cannot parse are dropped. Returns the tasks (same order) and how many
     molecules were dropped.
     """
-    from metalearn.data.featurize import Featurizer, featurize  # RDKit (metalearn[chem]) only when featurising
+    from metalearn.data.featurize import (
+        Featurizer,
+        featurize,
+    )  # RDKit (metalearn[chem]) only when featurising
 
     featurizer = featurizer or Featurizer()
     assays = list(assays)
@@ -209,7 +227,9 @@ def featurize_assays(
         rows = slice(start, start + len(assay))
         keep = features.valid[rows]
         x = torch.from_numpy(np.ascontiguousarray(matrix[rows][keep]))
-        tasks.append(MoleculeTask(assay.name, x, torch.from_numpy(assay.active[keep].astype(np.int64))))
+        tasks.append(
+            MoleculeTask(assay.name, x, torch.from_numpy(assay.active[keep].astype(np.int64)))
+        )
         start += len(assay)
     return tasks, features.num_invalid
 
@@ -223,7 +243,9 @@ def _by_split(assays: Iterable[Assay]) -> dict[str, list[Assay]]:
 
 def _listing_digest(root: Path) -> str:
     """Stands in for the archive's md5 (cache key) when none is recorded: the task files' names and sizes."""
-    listing = sorted((str(p.relative_to(root)), p.stat().st_size) for p in root.glob("*/*.jsonl.gz"))
+    listing = sorted(
+        (str(p.relative_to(root)), p.stat().st_size) for p in root.glob("*/*.jsonl.gz")
+    )
     return "full-" + hashlib.md5(json.dumps(listing).encode()).hexdigest()
 
 

@@ -22,6 +22,7 @@ meta-testing (the official one-shot runs come from the latter). With the small
 subsets: ``test_alphabets`` of the 8 alphabets, drawn with ``seed``, for meta-testing.
 Rotations by 90, 180 and 270 degrees then make new classes, as in Finn et al. (2017).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,7 +42,10 @@ from metalearn.data.download import DATA_ENV_VAR, cache_dir, derived_dir, fetch,
 from metalearn.tasks.batch import TaskBatch
 
 URL = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/"
-FULL = {"images_background": "68d2efa1b9178cc56df9314c21c6e718", "images_evaluation": "6b91aef0f799c5bb55b94e3f2daec811"}
+FULL = {
+    "images_background": "68d2efa1b9178cc56df9314c21c6e718",
+    "images_evaluation": "6b91aef0f799c5bb55b94e3f2daec811",
+}
 SMALL = {
     "images_background_small1": "e704a628b5459e08445c13499850abc4",
     "images_background_small2": "b75a71a51d3b13f821f212756fe481fd",
@@ -80,9 +84,17 @@ def read_files(source: Path, suffixes: tuple[str, ...] = (".png",)) -> dict[str,
     """Every file ending in ``suffixes`` in a zip file or a folder, keyed by its ``/``-separated path inside."""
     if source.is_dir():
         files = sorted(p for p in source.rglob("*") if p.is_file())
-        return {p.relative_to(source).as_posix(): p.read_bytes() for p in files if p.name.endswith(suffixes)}
+        return {
+            p.relative_to(source).as_posix(): p.read_bytes()
+            for p in files
+            if p.name.endswith(suffixes)
+        }
     with zipfile.ZipFile(source) as archive:
-        return {name: archive.read(name) for name in sorted(archive.namelist()) if name.endswith(suffixes)}
+        return {
+            name: archive.read(name)
+            for name in sorted(archive.namelist())
+            if name.endswith(suffixes)
+        }
 
 
 def _locate(data_dir: Path, names: dict[str, str]) -> list[tuple[Path, str]] | None:
@@ -93,14 +105,19 @@ def _locate(data_dir: Path, names: dict[str, str]) -> list[tuple[Path, str]] | N
         if zipped is not None:
             found.append((zipped, md5))
         elif (data_dir / name).is_dir():
-            listing = "\n".join(f"{p.relative_to(data_dir)}:{p.stat().st_size}" for p in sorted((data_dir / name).rglob("*.png")))
+            listing = "\n".join(
+                f"{p.relative_to(data_dir)}:{p.stat().st_size}"
+                for p in sorted((data_dir / name).rglob("*.png"))
+            )
             found.append((data_dir / name, hashlib.md5(listing.encode()).hexdigest()))
         else:
             return None
     return found
 
 
-def _obtain(data_dir: Path, names: dict[str, str], url: str, download: bool) -> list[tuple[Path, str]]:
+def _obtain(
+    data_dir: Path, names: dict[str, str], url: str, download: bool
+) -> list[tuple[Path, str]]:
     try:
         if not download:
             raise FileNotFoundError("download=False")
@@ -148,15 +165,26 @@ def _decode_characters(sources: list[tuple[Path, str]]) -> dict:
             images.append(decode(png))
             character_of.append(characters[name])
     if not images:
-        raise ValueError(f"no images in the official layout <alphabet>/characterNN/<id>.png in {[str(s) for s, _ in sources]}")
-    return {"images": torch.stack(images), "character": torch.tensor(character_of), "names": list(characters), "origins": origins}
+        raise ValueError(
+            f"no images in the official layout <alphabet>/characterNN/<id>.png in {[str(s) for s, _ in sources]}"
+        )
+    return {
+        "images": torch.stack(images),
+        "character": torch.tensor(character_of),
+        "names": list(characters),
+        "origins": origins,
+    }
 
 
-def split_alphabets(alphabets: list[str], test_alphabets: int, seed: int) -> tuple[list[str], list[str]]:
+def split_alphabets(
+    alphabets: list[str], test_alphabets: int, seed: int
+) -> tuple[list[str], list[str]]:
     """A seeded split of ``alphabets`` into (meta-train, meta-test), ``test_alphabets`` of them for testing."""
     names = sorted(set(alphabets))
     if not 1 <= test_alphabets < len(names):
-        raise ValueError(f"test_alphabets must be in 1..{len(names) - 1} for {len(names)} alphabets, got {test_alphabets}")
+        raise ValueError(
+            f"test_alphabets must be in 1..{len(names) - 1} for {len(names)} alphabets, got {test_alphabets}"
+        )
     order = torch.randperm(len(names), generator=torch.Generator().manual_seed(seed)).tolist()
     test = sorted(names[i] for i in order[:test_alphabets])
     return [a for a in names if a not in test], test
@@ -201,11 +229,17 @@ def load_omniglot(
         ValueError: a local zip has the wrong checksum (the message names it).
     """
     data_dir = Path(data_dir) if data_dir is not None else cache_dir("omniglot")
-    sources = _locate(data_dir, FULL) or _locate(data_dir, SMALL) or _obtain(data_dir, FULL, URL, download)
+    sources = (
+        _locate(data_dir, FULL)
+        or _locate(data_dir, SMALL)
+        or _obtain(data_dir, FULL, URL, download)
+    )
     decoded = _cached(sources, _decode_characters)
     alphabet_of = [name.split("/")[0] for name in decoded["names"]]
     if "images_evaluation" in decoded["origins"]:
-        test = sorted({a for a, o in zip(alphabet_of, decoded["origins"]) if o == "images_evaluation"})
+        test = sorted(
+            {a for a, o in zip(alphabet_of, decoded["origins"]) if o == "images_evaluation"}
+        )
     else:
         test = split_alphabets(alphabet_of, test_alphabets, seed)[1]
     train_chars = [c for c, a in enumerate(alphabet_of) if a not in test]
@@ -219,12 +253,26 @@ def _decode_runs(sources: list[tuple[Path, str]]) -> dict:
     support, query, query_label = [], [], []
     for run in range(1, 21):
         base = f"{prefix}run{run:02d}/"
-        support.append(torch.stack([decode(files[f"{base}training/class{c:02d}.png"]) for c in range(1, 21)]))
-        query.append(torch.stack([decode(files[f"{base}test/item{i:02d}.png"]) for i in range(1, 21)]))
+        support.append(
+            torch.stack([decode(files[f"{base}training/class{c:02d}.png"]) for c in range(1, 21)])
+        )
+        query.append(
+            torch.stack([decode(files[f"{base}test/item{i:02d}.png"]) for i in range(1, 21)])
+        )
         # Lines such as "run01/test/item01.png run01/training/class08.png": item 1 shows class 8.
-        answers = dict(line.split() for line in files[f"{base}class_labels.txt"].decode().splitlines() if line.strip())
-        query_label.append([int(answers[f"run{run:02d}/test/item{i:02d}.png"][-6:-4]) - 1 for i in range(1, 21)])
-    return {"support": torch.stack(support), "query": torch.stack(query), "query_y": torch.tensor(query_label)}
+        answers = dict(
+            line.split()
+            for line in files[f"{base}class_labels.txt"].decode().splitlines()
+            if line.strip()
+        )
+        query_label.append(
+            [int(answers[f"run{run:02d}/test/item{i:02d}.png"][-6:-4]) - 1 for i in range(1, 21)]
+        )
+    return {
+        "support": torch.stack(support),
+        "query": torch.stack(query),
+        "query_y": torch.tensor(query_label),
+    }
 
 
 def omniglot_runs(data_dir: str | os.PathLike | None = None, *, download: bool = True) -> TaskBatch:
@@ -238,4 +286,9 @@ def omniglot_runs(data_dir: str | os.PathLike | None = None, *, download: bool =
     sources = _locate(data_dir, RUNS) or _obtain(data_dir, RUNS, RUNS_URL, download)
     runs = _cached(sources, _decode_runs)
     support_y = torch.arange(20).expand(20, 20).clone()
-    return TaskBatch(runs["support"].unsqueeze(2) / 255.0, support_y, runs["query"].unsqueeze(2) / 255.0, runs["query_y"])
+    return TaskBatch(
+        runs["support"].unsqueeze(2) / 255.0,
+        support_y,
+        runs["query"].unsqueeze(2) / 255.0,
+        runs["query_y"],
+    )

@@ -1,4 +1,5 @@
 """Environments: batched task families for reinforcement learning."""
+
 from metalearn.envs.navigation import Navigation2D, Step
 
 __all__ = ["Navigation2D", "Step"]

@@ -17,6 +17,7 @@ Every tensor carries a task dimension ``T`` and a trajectory dimension ``N``;
 stepping ``T`` tasks together equals stepping them one by one, and the whole
 step is differentiable in the actions (used to train the Meta-LSTM controller).
 """
+
 from __future__ import annotations
 
 import math
@@ -75,12 +76,18 @@ class Navigation2D:
             raise ValueError(f"goals must be a tensor of shape [T, 2], got {_shape_of(goals)}")
         num_tasks = goals.shape[0]
         for name, value in (("rotations", rotations), ("gains", gains)):
-            if value is not None and (not isinstance(value, torch.Tensor) or value.shape != (num_tasks,)):
-                raise ValueError(f"{name} must be a tensor of shape [T] = [{num_tasks}], got {_shape_of(value)}")
+            if value is not None and (
+                not isinstance(value, torch.Tensor) or value.shape != (num_tasks,)
+            ):
+                raise ValueError(
+                    f"{name} must be a tensor of shape [T] = [{num_tasks}], got {_shape_of(value)}"
+                )
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
         if max_action <= 0 or goal_radius < 0:
-            raise ValueError(f"max_action must be > 0 and goal_radius >= 0, got {max_action}, {goal_radius}")
+            raise ValueError(
+                f"max_action must be > 0 and goal_radius >= 0, got {max_action}, {goal_radius}"
+            )
         self.goals = goals
         self.rotations = rotations
         self.gains = gains
@@ -119,7 +126,9 @@ class Navigation2D:
             low, high = gain_range
             gains = low + (high - low) * torch.rand(num_tasks, generator=generator)
             kwargs.setdefault("observe_goal", True)
-            return cls(goals.to(device), rotations=rotations.to(device), gains=gains.to(device), **kwargs)
+            return cls(
+                goals.to(device), rotations=rotations.to(device), gains=gains.to(device), **kwargs
+            )
         return cls(goals.to(device), **kwargs)
 
     @property
@@ -164,7 +173,10 @@ class Navigation2D:
         move = actions.clamp(-self.max_action, self.max_action)
         if self.rotations is not None:
             cos, sin = torch.cos(self.rotations)[:, None], torch.sin(self.rotations)[:, None]
-            move = torch.stack([cos * move[..., 0] - sin * move[..., 1], sin * move[..., 0] + cos * move[..., 1]], -1)
+            move = torch.stack(
+                [cos * move[..., 0] - sin * move[..., 1], sin * move[..., 0] + cos * move[..., 1]],
+                -1,
+            )
         if self.gains is not None:
             move = self.gains[:, None, None] * move
         return move
@@ -189,7 +201,9 @@ class Navigation2D:
         if self.done.numel() == 0 or bool(self.done.all()):
             raise RuntimeError("step() needs running episodes: call reset() first")
         active = ~self.done
-        self.position = self.position + self.displacement(actions) * active[..., None].to(actions.dtype)
+        self.position = self.position + self.displacement(actions) * active[..., None].to(
+            actions.dtype
+        )
         offset = self.position - self.goals[:, None, :]
         reward = -offset.norm(dim=-1) * active.to(offset.dtype)
         self.time += 1
@@ -199,4 +213,6 @@ class Navigation2D:
 
 
 def _shape_of(value: object) -> str:
-    return f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+    return (
+        f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+    )

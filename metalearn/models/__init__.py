@@ -1,4 +1,5 @@
 """Networks the learners adapt."""
+
 from metalearn.models.conv4 import Conv4
 from metalearn.models.lstm_classifier import LSTMClassifier
 from metalearn.models.mlp import MLP

@@ -1,4 +1,5 @@
 """The four-block convolutional network of the MAML paper's Omniglot experiments."""
+
 from __future__ import annotations
 
 import torch
@@ -28,7 +29,9 @@ class Conv4(nn.Module):
 
     def __init__(self, in_channels: int = 1, num_classes: int = 5, hidden: int = 64) -> None:
         super().__init__()
-        for name, value in dict(in_channels=in_channels, num_classes=num_classes, hidden=hidden).items():
+        for name, value in dict(
+            in_channels=in_channels, num_classes=num_classes, hidden=hidden
+        ).items():
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.features = nn.Sequential(

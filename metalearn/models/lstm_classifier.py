@@ -7,6 +7,7 @@ device, and under ``torch.func.vmap`` / ``functional_call``. They also take
 *batched* weights, which is how :class:`metalearn.MetaLSTM` runs one generated
 LSTM per task without a Python loop over tasks.
 """
+
 from __future__ import annotations
 
 import math
@@ -84,14 +85,20 @@ class LSTMClassifier(nn.Module):
     ) -> None:
         super().__init__()
         if (vocab_size is None) == (input_size is None):
-            raise ValueError("give exactly one of vocab_size (token ids) or input_size (feature vectors)")
+            raise ValueError(
+                "give exactly one of vocab_size (token ids) or input_size (feature vectors)"
+            )
         self.num_classes, self.hidden_size = num_classes, hidden_size
         self.vocab_size, self.input_size = vocab_size, input_size
-        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0) if vocab_size else None
+        self.embedding = (
+            nn.Embedding(vocab_size, embedding_dim, padding_idx=0) if vocab_size else None
+        )
         width = embedding_dim if vocab_size else input_size
         bound = 1.0 / math.sqrt(hidden_size)
         self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, width).uniform_(-bound, bound))
-        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size).uniform_(-bound, bound))
+        self.weight_hh = nn.Parameter(
+            torch.empty(4 * hidden_size, hidden_size).uniform_(-bound, bound)
+        )
         bias = torch.zeros(4 * hidden_size)
         bias[hidden_size : 2 * hidden_size] = 1.0  # forget gate starts open
         self.bias = nn.Parameter(bias)

@@ -1,4 +1,5 @@
 """A plain multi-layer perceptron, the learner of the toy chapters."""
+
 from __future__ import annotations
 
 from typing import Sequence

@@ -1,4 +1,5 @@
 """The one currency of the book: a batch of few-shot tasks."""
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -80,7 +81,9 @@ def check_task_batch(
             f"support_y has {support_y.shape[1]} examples per task but support_x has {support_x.shape[1]}"
         )
     if query_y is not None and query_y.shape[1] != query_x.shape[1]:
-        raise ValueError(f"query_y has {query_y.shape[1]} examples per task but query_x has {query_x.shape[1]}")
+        raise ValueError(
+            f"query_y has {query_y.shape[1]} examples per task but query_x has {query_x.shape[1]}"
+        )
     if support_x.shape[2:] != query_x.shape[2:]:
         raise ValueError(
             f"query_x examples have shape {tuple(query_x.shape[2:])} but support_x examples have "

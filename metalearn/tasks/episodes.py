@@ -1,4 +1,5 @@
 """N-way K-shot episodes over any labelled image set (Omniglot, miniImageNet, ...)."""
+
 from __future__ import annotations
 
 import torch
@@ -32,12 +33,20 @@ class EpisodeSampler:
     """
 
     def __init__(
-        self, images: torch.Tensor, labels: torch.Tensor, ways: int, shots: int, queries: int, seed: int = 0
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        ways: int,
+        shots: int,
+        queries: int,
+        seed: int = 0,
     ) -> None:
         if images.dim() != 4:
             raise ValueError(f"images must have shape [M, C, H, W], got {tuple(images.shape)}")
         if labels.shape != images.shape[:1]:
-            raise ValueError(f"labels must have shape [{images.shape[0]}] (one per image), got {tuple(labels.shape)}")
+            raise ValueError(
+                f"labels must have shape [{images.shape[0]}] (one per image), got {tuple(labels.shape)}"
+            )
         for name, value, least in (("ways", ways, 1), ("shots", shots, 1), ("queries", queries, 0)):
             if not isinstance(value, int) or value < least:
                 raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
@@ -62,18 +71,27 @@ class EpisodeSampler:
     def num_classes(self) -> int:
         return len(self._counts)
 
-    def sample_indices(self, num_tasks: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_indices(
+        self, num_tasks: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Image indices of ``num_tasks`` episodes: ``[T, ways, shots + queries]`` (class-major)."""
         if not isinstance(num_tasks, int) or num_tasks < 1:
             raise ValueError(f"num_tasks must be an int >= 1, got {num_tasks!r}")
         generator = generator or self._generator
         per_class = self.shots + self.queries
-        chosen = torch.stack([torch.randperm(self.num_classes, generator=generator)[: self.ways] for _ in range(num_tasks)])
+        chosen = torch.stack(
+            [
+                torch.randperm(self.num_classes, generator=generator)[: self.ways]
+                for _ in range(num_tasks)
+            ]
+        )
         # A random rank for every image of every chosen class; the per_class lowest ranks win.
         counts = self._counts[chosen]  # [T, N]
         width = int(counts.max())
         ranks = torch.rand(num_tasks, self.ways, width, generator=generator)
-        ranks[torch.arange(width).expand_as(ranks) >= counts.unsqueeze(-1)] = 2.0  # positions past a class's end
+        ranks[torch.arange(width).expand_as(ranks) >= counts.unsqueeze(-1)] = (
+            2.0  # positions past a class's end
+        )
         picks = ranks.argsort(dim=-1)[..., :per_class]
         return self._members[self._starts[chosen].unsqueeze(-1) + picks]
 
@@ -83,7 +101,11 @@ class EpisodeSampler:
         indices = self.sample_indices(num_tasks, generator)
         x = self.images[indices]  # [T, N, K+Q, C, H, W]
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-        y = torch.arange(self.ways).view(1, self.ways, 1).expand(num_tasks, -1, self.shots + self.queries)
+        y = (
+            torch.arange(self.ways)
+            .view(1, self.ways, 1)
+            .expand(num_tasks, -1, self.shots + self.queries)
+        )
         support, query = slice(0, self.shots), slice(self.shots, None)
         return TaskBatch(
             x[:, :, support].flatten(1, 2),

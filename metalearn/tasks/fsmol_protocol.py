@@ -15,6 +15,7 @@ assay's score is the mean over its draws; the reported number is the mean over a
 
 Assays differ in size, so an episode is one assay: a :class:`TaskBatch` with ``T = 1``.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -23,10 +24,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from metalearn.algorithms.base import FewShotLearner
 from metalearn.evaluate import Summary, summarize
+from metalearn.progress import Progress
 from metalearn.tasks.batch import TaskBatch
 
 SUPPORT_SIZES = (16, 32, 64, 128)
@@ -58,7 +59,12 @@ class MoleculeTask:
     def episode(self, support_idx: np.ndarray, query_idx: np.ndarray) -> TaskBatch:
         """The task batch (``T = 1``): ``support_x [1, S, F]`` float32, ``support_y [1, S]`` int64, and the query."""
         support, query = torch.as_tensor(support_idx), torch.as_tensor(query_idx)
-        return TaskBatch(self.x[support].float()[None], self.y[support][None], self.x[query].float()[None], self.y[query][None])
+        return TaskBatch(
+            self.x[support].float()[None],
+            self.y[support][None],
+            self.x[query].float()[None],
+            self.y[query][None],
+        )
 
 
 class SamplingError(ValueError):
@@ -85,7 +91,9 @@ def stratified_split(
     n = labels.shape[0]
     if isinstance(support_size, bool) or not isinstance(support_size, int) or support_size < 2:
         raise ValueError(f"support_size must be an int >= 2, got {support_size!r}")
-    if query_size is not None and (isinstance(query_size, bool) or not isinstance(query_size, int) or query_size < 2):
+    if query_size is not None and (
+        isinstance(query_size, bool) or not isinstance(query_size, int) or query_size < 2
+    ):
         raise ValueError(f"query_size must be an int >= 2 or None, got {query_size!r}")
     wanted_query = n - support_size if query_size is None else query_size
     if support_size + max(wanted_query, 2) > n:
@@ -97,24 +105,40 @@ def stratified_split(
     if len(counts) > 2:
         raise ValueError(f"labels must be 0 or 1, got values up to {labels.max()}")
     if counts.min() < 2:
-        raise SamplingError(f"the assay has {counts[1]} actives and {counts[0]} inactives; a stratified split needs 2 of each")
+        raise SamplingError(
+            f"the assay has {counts[1]} actives and {counts[0]} inactives; a stratified split needs 2 of each"
+        )
     # Each fold gets the assay's active fraction, rounded (what sklearn's StratifiedShuffleSplit, used by
     # FS-Mol, does up to tie-breaking; numpy here because it is ~100x faster for meta-training batches).
     support_actives = round(support_size * counts[1] / n)
-    query_actives = counts[1] - support_actives if query_size is None else round(query_size * counts[1] / n)
-    for fold, size, actives in (("support", support_size, support_actives), ("query", wanted_query, query_actives)):
+    query_actives = (
+        counts[1] - support_actives if query_size is None else round(query_size * counts[1] / n)
+    )
+    for fold, size, actives in (
+        ("support", support_size, support_actives),
+        ("query", wanted_query, query_actives),
+    ):
         if not 0 < actives < size:
-            raise SamplingError(f"the {fold} set of {size} would hold {actives} actives; it needs both classes")
+            raise SamplingError(
+                f"the {fold} set of {size} would hold {actives} actives; it needs both classes"
+            )
     rng = np.random.default_rng(seed)
-    actives, inactives = rng.permutation(np.flatnonzero(labels == 1)), rng.permutation(np.flatnonzero(labels == 0))
+    actives, inactives = (
+        rng.permutation(np.flatnonzero(labels == 1)),
+        rng.permutation(np.flatnonzero(labels == 0)),
+    )
     support_inactives = support_size - support_actives
     support_idx = np.concatenate([actives[:support_actives], inactives[:support_inactives]])
-    query_idx = np.concatenate([
-        actives[support_actives : support_actives + query_actives],
-        inactives[support_inactives : support_inactives + wanted_query - query_actives],
-    ])
+    query_idx = np.concatenate(
+        [
+            actives[support_actives : support_actives + query_actives],
+            inactives[support_inactives : support_inactives + wanted_query - query_actives],
+        ]
+    )
     if len(query_idx) != wanted_query:
-        raise SamplingError(f"the assay has too few molecules of a class for query_size={wanted_query}")
+        raise SamplingError(
+            f"the assay has too few molecules of a class for query_size={wanted_query}"
+        )
     support_idx, query_idx = rng.permutation(support_idx), rng.permutation(query_idx)
     return support_idx, query_idx
 
@@ -128,14 +152,30 @@ class AssaySampler:
     """
 
     def __init__(
-        self, tasks: Sequence[MoleculeTask], support_size: int, query_size: int, tasks_per_batch: int, seed: int = 0
+        self,
+        tasks: Sequence[MoleculeTask],
+        support_size: int,
+        query_size: int,
+        tasks_per_batch: int,
+        seed: int = 0,
     ) -> None:
         if not isinstance(tasks_per_batch, int) or tasks_per_batch < 1:
             raise ValueError(f"tasks_per_batch must be an int >= 1, got {tasks_per_batch!r}")
-        self.tasks = [t for t in tasks if len(t) >= support_size + query_size and min(np.bincount(t.y.numpy(), minlength=2)) >= 2]
+        self.tasks = [
+            t
+            for t in tasks
+            if len(t) >= support_size + query_size
+            and min(np.bincount(t.y.numpy(), minlength=2)) >= 2
+        ]
         if not self.tasks:
-            raise ValueError(f"tasks: no assay has {support_size + query_size} molecules (support_size + query_size) and 2 of each class")
-        self.support_size, self.query_size, self.tasks_per_batch = support_size, query_size, tasks_per_batch
+            raise ValueError(
+                f"tasks: no assay has {support_size + query_size} molecules (support_size + query_size) and 2 of each class"
+            )
+        self.support_size, self.query_size, self.tasks_per_batch = (
+            support_size,
+            query_size,
+            tasks_per_batch,
+        )
         self.rng = np.random.default_rng(seed)
 
     def __call__(self) -> TaskBatch:
@@ -143,7 +183,9 @@ class AssaySampler:
         while len(episodes) < self.tasks_per_batch:
             task = self.tasks[self.rng.integers(len(self.tasks))]
             try:
-                split = stratified_split(task.y, self.support_size, int(self.rng.integers(2**31)), self.query_size)
+                split = stratified_split(
+                    task.y, self.support_size, int(self.rng.integers(2**31)), self.query_size
+                )
             except SamplingError:
                 continue
             episodes.append(task.episode(*split))
@@ -152,7 +194,9 @@ class AssaySampler:
 
 def delta_auprc(scores: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor) -> float:
     """AUPRC (sklearn's ``average_precision_score``) minus the fraction of actives; ``[Q]`` each."""
-    from sklearn.metrics import average_precision_score  # scikit-learn is optional (metalearn[chem])
+    from sklearn.metrics import (
+        average_precision_score,
+    )  # scikit-learn is optional (metalearn[chem])
 
     labels = np.asarray(torch.as_tensor(labels).cpu()).reshape(-1)
     scores = np.asarray(torch.as_tensor(scores, dtype=torch.float64).cpu()).reshape(-1)
@@ -175,7 +219,9 @@ def active_scores(predictions: torch.Tensor) -> torch.Tensor:
         return predictions[..., 0]
     if predictions.dim() == 3 and predictions.shape[-1] == 2:
         return predictions[..., 1] - predictions[..., 0]
-    raise ValueError(f"predictions must have shape [T, Q], [T, Q, 1] or [T, Q, 2], got {tuple(predictions.shape)}")
+    raise ValueError(
+        f"predictions must have shape [T, Q], [T, Q, 1] or [T, Q, 2], got {tuple(predictions.shape)}"
+    )
 
 
 @dataclass(frozen=True)
@@ -214,21 +260,28 @@ def evaluate_fsmol(
     for support_size in support_sizes:
         scores: dict[str, dict[str, list[float]]] = {name: defaultdict(list) for name in learners}
         draws = skipped = 0
-        bar = tqdm(tasks, desc=f"support {support_size}", disable=not progress, mininterval=1.0)
-        for task in bar:
-            for draw in range(num_draws):
-                try:
-                    split = stratified_split(task.y, support_size, seed + draw)
-                except SamplingError:
-                    skipped += 1
-                    continue
-                batch = task.episode(*split)
-                batch = batch.to(device) if device is not None else batch
-                draws += 1
-                for name, learner in learners.items():
-                    with torch.no_grad():
-                        predictions = learner.predict(batch.support_x, batch.support_y, batch.query_x)
-                    scores[name][task.name].append(delta_auprc(active_scores(predictions)[0], batch.query_y[0]))
+        with Progress(
+            len(tasks), f"support {support_size}", unit="assays", enabled=progress
+        ) as bar:
+            for task in tasks:
+                bar.update()
+                for draw in range(num_draws):
+                    try:
+                        split = stratified_split(task.y, support_size, seed + draw)
+                    except SamplingError:
+                        skipped += 1
+                        continue
+                    batch = task.episode(*split)
+                    batch = batch.to(device) if device is not None else batch
+                    draws += 1
+                    for name, learner in learners.items():
+                        with torch.no_grad():
+                            predictions = learner.predict(
+                                batch.support_x, batch.support_y, batch.query_x
+                            )
+                        scores[name][task.name].append(
+                            delta_auprc(active_scores(predictions)[0], batch.query_y[0])
+                        )
         if draws == 0:
             raise ValueError(f"support_size={support_size}: no assay could provide a single draw")
         for name in learners:
@@ -246,17 +299,33 @@ def select_on_validation(
     device: torch.device | str | None = None,
 ) -> tuple[str, dict[str, float]]:
     """The candidate with the best mean ΔAUPRC over ``support_sizes`` on (validation) ``tasks``, and every score."""
-    results = evaluate_fsmol(candidates, tasks, support_sizes, num_draws, seed, device, progress=False)
-    scores = {name: float(np.mean([r.mean for r in by_size.values()])) for name, by_size in results.items()}
+    results = evaluate_fsmol(
+        candidates, tasks, support_sizes, num_draws, seed, device, progress=False
+    )
+    scores = {
+        name: float(np.mean([r.mean for r in by_size.values()]))
+        for name, by_size in results.items()
+    }
     return max(scores, key=scores.__getitem__), scores
 
 
-def results_table(results: Mapping[str, Mapping[int, ProtocolResult]], published: Mapping[str, Mapping[int, float]] = PUBLISHED_DELTA_AUPRC) -> str:
+def results_table(
+    results: Mapping[str, Mapping[int, ProtocolResult]],
+    published: Mapping[str, Mapping[int, float]] = PUBLISHED_DELTA_AUPRC,
+) -> str:
     """A plain-text table: mean ΔAUPRC ± 95% CI per learner and support size, then the published rows."""
     sizes = sorted({size for by_size in results.values() for size in by_size})
     lines = [f"{'model':<28}" + "".join(f"{'S=' + str(s):>16}" for s in sizes)]
     for name, by_size in results.items():
-        lines.append(f"{name:<28}" + "".join(f"{str(by_size[s].summary):>16}" if s in by_size else f"{'':>16}" for s in sizes))
+        lines.append(
+            f"{name:<28}"
+            + "".join(
+                f"{str(by_size[s].summary):>16}" if s in by_size else f"{'':>16}" for s in sizes
+            )
+        )
     for name, by_size in published.items():
-        lines.append(f"{'FS-Mol ' + name:<28}" + "".join(f"{by_size[s]:>16.3f}" if s in by_size else f"{'':>16}" for s in sizes))
+        lines.append(
+            f"{'FS-Mol ' + name:<28}"
+            + "".join(f"{by_size[s]:>16.3f}" if s in by_size else f"{'':>16}" for s in sizes)
+        )
     return "\n".join(lines)

@@ -1,4 +1,5 @@
 """Sinusoid regression, the toy task family of the MAML paper (Finn et al., 2017, section 5.1)."""
+
 from __future__ import annotations
 
 import math
@@ -49,7 +50,9 @@ class Sinusoid:
     def _uniform(self, shape: tuple[int, ...], low: float, high: float) -> torch.Tensor:
         return low + (high - low) * torch.rand(shape, generator=self.generator)
 
-    def sample_with_params(self, num_tasks: int, k_support: int, k_query: int) -> tuple[TaskBatch, SinusoidParams]:
+    def sample_with_params(
+        self, num_tasks: int, k_support: int, k_query: int
+    ) -> tuple[TaskBatch, SinusoidParams]:
         """``num_tasks`` new tasks and their ``SinusoidParams``; x and y are ``[T, K, 1]`` (float32, CPU)."""
         for name, value in dict(num_tasks=num_tasks, k_support=k_support, k_query=k_query).items():
             if not isinstance(value, int) or value < 1:
@@ -61,7 +64,10 @@ class Sinusoid:
         support_x = self._uniform((num_tasks, k_support, 1), *self.x_range)
         query_x = self._uniform((num_tasks, k_query, 1), *self.x_range)
         batch = TaskBatch(
-            support_x, self.true_function(support_x, *params), query_x, self.true_function(query_x, *params)
+            support_x,
+            self.true_function(support_x, *params),
+            query_x,
+            self.true_function(query_x, *params),
         )
         return batch, params
 
@@ -74,7 +80,9 @@ class Sinusoid:
         return lambda: self.sample(num_tasks, k_support, k_query)
 
     @staticmethod
-    def true_function(x: torch.Tensor, amplitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+    def true_function(
+        x: torch.Tensor, amplitude: torch.Tensor, phase: torch.Tensor
+    ) -> torch.Tensor:
         """``A sin(x - phi)`` for ``x [T, N, 1]`` and ``amplitude``, ``phase`` of shape ``[T]`` (or scalars)."""
         amplitude = torch.as_tensor(amplitude, dtype=x.dtype, device=x.device)
         phase = torch.as_tensor(phase, dtype=x.dtype, device=x.device)

@@ -17,6 +17,7 @@ and ``keyword_hits`` keyword occurrences drawn from class ``c``'s keywords at
 random positions; it is padded with ``0`` to ``max_len``. The same keyword means
 different classes in different tasks, so only the support set says which is which.
 """
+
 from __future__ import annotations
 
 import torch
@@ -87,7 +88,9 @@ class TextTasks:
 
     def sample_rules(self, num_tasks: int) -> torch.Tensor:
         """Keywords of each class of ``num_tasks`` new tasks: ``[T, n_way, keywords_per_class]`` token ids."""
-        draw = torch.rand(num_tasks, self.keywords_per_split, generator=self.generator).argsort(dim=1)
+        draw = torch.rand(num_tasks, self.keywords_per_split, generator=self.generator).argsort(
+            dim=1
+        )
         chosen = self.keyword_ids[draw[:, : self.n_way * self.keywords_per_class]]
         return chosen.view(num_tasks, self.n_way, self.keywords_per_class)
 
@@ -98,7 +101,9 @@ class TextTasks:
         words = torch.randint(1, self.num_filler + 1, (*shape, self.max_len), generator=g)
         lengths = torch.randint(self.min_len, self.max_len + 1, shape, generator=g)
         # distinct keyword positions inside each sentence's length
-        order = (torch.rand(*shape, self.max_len, generator=g) + (torch.arange(self.max_len) >= lengths[..., None]))
+        order = torch.rand(*shape, self.max_len, generator=g) + (
+            torch.arange(self.max_len) >= lengths[..., None]
+        )
         positions = order.argsort(dim=-1)[..., : self.keyword_hits]
         class_words = rules[torch.arange(num_tasks)[:, None], labels]  # [T, M, kpc]
         pick = torch.randint(0, self.keywords_per_class, (*shape, self.keyword_hits), generator=g)
@@ -124,4 +129,6 @@ class TextTasks:
         rules = self.sample_rules(num_tasks)
         support_y = self.balanced_labels(num_tasks, k_shot)
         query_y = self.balanced_labels(num_tasks, k_query)
-        return TaskBatch(self.sentences(rules, support_y), support_y, self.sentences(rules, query_y), query_y)
+        return TaskBatch(
+            self.sentences(rules, support_y), support_y, self.sentences(rules, query_y), query_y
+        )
