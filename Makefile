@@ -13,11 +13,12 @@ ifneq ($(wildcard $(SHARED_DATA)),)
 export METALEARN_DATA_DIR := $(SHARED_DATA)
 endif
 endif
-# Let the kernel's progress bars and plots work without a display.
+# Plots work without a display. Chapters select the inline backend themselves
+# (%matplotlib inline), so their figures reach the page whatever this is set to.
 export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test unit notebooks html-check venv clean
+.PHONY: book test lint browser venv clean
 
 venv: $(VENV)/.installed
 
@@ -32,11 +33,24 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 book: venv
 	$(BIN)/jupyter-book build . $(BUILD_FLAGS)
 
-## test: the strict book build (executes every chapter once), then one pytest run:
-##       the unit tests, nbval over every chapter (its second execution) and the checks of the built HTML
-test: venv
+## lint: code fits 100 columns and is formatted (package, tests, benchmarks and chapters)
+lint: venv
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+## browser: Debian's chromium for the browser test (installed when missing and apt-get can)
+browser:
+	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
+	  && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	  || echo "chromium could not be installed: the browser test will skip"; }
+
+## test: lint, the strict book build (executes every chapter once), then one pytest run:
+##       the unit tests, nbval over every chapter (its second execution), the checks of the
+##       built HTML and the browser test (screenshots in _build/screenshots/)
+test: venv lint browser
 	$(BIN)/jupyter-book build . $(BUILD_FLAGS)
-	METALEARN_REQUIRE_HTML=1 $(BIN)/pytest tests book --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider
+	METALEARN_REQUIRE_HTML=1 METALEARN_REQUIRE_BROWSER=$$(command -v chromium >/dev/null && echo 1) \
+	  $(BIN)/pytest tests book --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider
 
 clean:
 	rm -rf _build

@@ -49,7 +49,8 @@ WORKLOADS = {"sinusoid": sinusoid_workload, "conv4": conv4_workload}
 def iterations_per_second(
     maml: ml.MAML, batch: ml.TaskBatch, iterations: int, repeats: int
 ) -> float:
-    """Median over ``repeats`` runs of ``iterations`` meta-iterations, after one warm-up iteration."""
+    """Median over ``repeats`` runs of ``iterations`` meta-iterations, after one warm-up
+    iteration."""
     opt = torch.optim.Adam(maml.parameters(), lr=1e-6)
 
     def step():
@@ -94,7 +95,8 @@ def main() -> None:
         f"torch {torch.__version__}, device {device}, median of {repeats} runs, meta-iterations/s"
     )
     print(
-        f"{'workload':9s} {'order':6s} {'threads':>7s} {'vmap':>8s} {'loop':>8s} {'auto':>5s} {'vmap/loop':>9s}"
+        f"{'workload':9s} {'order':6s} {'threads':>7s} {'vmap':>8s} {'loop':>8s} {'auto':>5s} "
+        f"{'vmap/loop':>9s}"
     )
     for name in args.workloads:
         for first_order in (False, True):
@@ -120,8 +122,8 @@ def main() -> None:
                 auto = "vmap" if ml.MAML(model, loss_fn, inner_lr).uses_vmap else "loop"
                 order = "first" if first_order else "second"
                 print(
-                    f"{name:9s} {order:6s} {num_threads:7d} {rates[True]:8.2f} {rates[False]:8.2f} {auto:>5s} "
-                    f"{rates[True] / rates[False]:9.2f}",
+                    f"{name:9s} {order:6s} {num_threads:7d} {rates[True]:8.2f} {rates[False]:8.2f} "
+                    f"{auto:>5s} {rates[True] / rates[False]:9.2f}",
                     flush=True,
                 )
 

@@ -23,7 +23,8 @@ PROFILES = ("quick", "full")
 
 # name -> {"quick": {...}, "full": {...}}; both profiles must define the same keys.
 EXPERIMENTS: dict[str, dict[str, dict[str, Any]]] = {
-    # chapter 1: each limit of deep learning made visible on scikit-learn's 8x8 digits and on sinusoids
+    # chapter 1: each limit of deep learning made visible on scikit-learn's 8x8 digits and on
+    # sinusoids
     "limits.data": {
         "quick": {
             "per_class": [1, 2, 5, 10, 20, 50, 100],
@@ -135,7 +136,8 @@ EXPERIMENTS: dict[str, dict[str, dict[str, Any]]] = {
             "eval_tasks": 600,
         },
     },
-    # 6.2 robot control: MAML-RL on 2D navigation (finn2017maml, appendix A.2) and the Meta-LSTM controller.
+    # 6.2 robot control: MAML-RL on 2D navigation (finn2017maml, appendix A.2) and the Meta-LSTM
+    # controller.
     "robot.maml": {
         "quick": {
             "hidden": [100, 100],
@@ -256,7 +258,8 @@ EXPERIMENTS: dict[str, dict[str, dict[str, Any]]] = {
             "scratch_lr": 1e-2,
         },
     },
-    # chapter 6.3: FS-Mol, few-shot molecular activity prediction (metalearn.data.fsmol, tasks.fsmol_protocol)
+    # chapter 6.3: FS-Mol, few-shot molecular activity prediction
+    # (metalearn.data.fsmol, tasks.fsmol_protocol)
     "fsmol.protocol": {
         "quick": {
             "train_assays": 400,
@@ -329,8 +332,9 @@ EXPERIMENTS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "omniglot.few_shot": {  # chapter 6.1: Omniglot N-way K-shot (Finn et al. 2017, section 5.2)
         # ways -> value dicts follow the MAML paper: 5-way alpha=0.4, 1 step to train, 3 to test,
-        # meta-batch 32; 20-way alpha=0.1, 5 steps, meta-batch 16. Quick trains one 5-way 1-shot model
-        # per method and tests it at 1 and 5 shots; full trains one per setting, as the paper does.
+        # meta-batch 32; 20-way alpha=0.1, 5 steps, meta-batch 16. Quick trains one 5-way 1-shot
+        # model per method and tests it at 1 and 5 shots; full trains one per setting, as the paper
+        # does.
         "quick": dict(
             hidden=32,
             test_alphabets=3,
@@ -392,7 +396,8 @@ EXPERIMENTS: dict[str, dict[str, dict[str, Any]]] = {
             curve_episodes=100,
         ),
     },
-    # Chapter 3: every step of MAML's recipe on sinusoids, and the document's outer rule (joint training).
+    # Chapter 3: every step of MAML's recipe on sinusoids, and the document's outer rule
+    # (joint training).
     "algorithms.maml_steps": {
         "quick": dict(
             seed=3,
@@ -417,7 +422,8 @@ EXPERIMENTS: dict[str, dict[str, dict[str, Any]]] = {
             eval_tasks=600,
         ),
     },
-    # Chapter 3.2: the Meta-LSTM on 3-way text tasks (quick: short sentences, one keyword per class).
+    # Chapter 3.2: the Meta-LSTM on 3-way text tasks (quick: short sentences, one keyword per
+    # class).
     "algorithms.model_based": {
         "quick": dict(
             seed=5,
@@ -461,7 +467,8 @@ EXPERIMENTS: dict[str, dict[str, dict[str, Any]]] = {
             seed=7, hidden=40, num_tasks=32, num_points=20, inner_lr=0.01, timing_repeats=20
         ),
     },
-    # Chapter 8: held-out error vs number of meta-training tasks; out-of-range amplitudes; what adaptation changes.
+    # Chapter 8: held-out error vs number of meta-training tasks; out-of-range amplitudes; what
+    # adaptation changes.
     "trends.maml_sinusoid": {
         "quick": dict(
             seed=11,

@@ -93,7 +93,8 @@ def draw_meta_loop(num_tasks: int = 3) -> Figure:
             ax,
             (4.2, y),
             f"inner loop on task {n}'s support set\n"
-            f"$\\theta'_{n} = \\theta - \\alpha\\nabla_\\theta \\mathcal{{L}}^{{supp}}_{n}(\\theta)$",
+            f"$\\theta'_{n} = \\theta - \\alpha\\nabla_\\theta "
+            f"\\mathcal{{L}}^{{supp}}_{n}(\\theta)$",
             "#dbe9f6",
         )
         _arrow(ax, (5.75, y), (6.3, y))
@@ -141,12 +142,13 @@ def show_predictions(
     """One image task: the support set (top row, titled with labels), then up to ``max_query``
     queries titled ``predicted label (probability)``, green when right and red when wrong.
 
-    Shapes: ``support_x [S, C, H, W]``, ``support_y [S]``, ``query_x [Q, C, H, W]``, ``query_y [Q]``,
-    ``probabilities [Q, N]`` (rows sum to one).
+    Shapes: ``support_x [S, C, H, W]``, ``support_y [S]``, ``query_x [Q, C, H, W]``,
+    ``query_y [Q]``, ``probabilities [Q, N]`` (rows sum to one).
     """
     if probabilities.shape[0] != query_x.shape[0]:
         raise ValueError(
-            f"probabilities must have one row per query ({query_x.shape[0]}), got {tuple(probabilities.shape)}"
+            f"probabilities must have one row per query ({query_x.shape[0]}), "
+            f"got {tuple(probabilities.shape)}"
         )
     shown = (
         torch.linspace(0, query_x.shape[0] - 1, min(max_query, query_x.shape[0]))

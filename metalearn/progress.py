@@ -97,12 +97,12 @@ class Progress:
         return {name: sum(values) / len(values) for name, values in self._recent.items()}
 
     def _metrics_text(self) -> str:
-        return ", ".join(f"{name} {value:.4g}" for name, value in self.metrics().items())
+        """``", loss 0.41, acc 0.9"`` (empty without metrics)."""
+        return "".join(f", {name} {value:.4g}" for name, value in self.metrics().items())
 
     def _live(self) -> _Text:
         seconds = time.perf_counter() - self.start
-        metrics = self._metrics_text()
-        text = f"{self.desc}: {self.count}/{self.total} [{seconds:.0f} s{', ' if metrics else ''}{metrics}]"
+        text = f"{self.desc}: {self.count}/{self.total} [{seconds:.0f} s{self._metrics_text()}]"
         bar = f'<progress value="{self.count}" max="{max(self.total, 1)}"></progress>'
         return _Text(text, f"<div>{bar} <code>{html.escape(text)}</code></div>")
 
@@ -117,7 +117,7 @@ class Progress:
         if self._bar is not None:
             self._bar.update(n)
             if metrics and now - self._last_draw >= self.min_interval:
-                self._bar.set_postfix_str(self._metrics_text(), refresh=False)
+                self._bar.set_postfix_str(self._metrics_text()[2:], refresh=False)
                 self._last_draw = now
         elif now - self._last_draw >= self.min_interval:
             self._handle.update(self._live())
@@ -126,8 +126,7 @@ class Progress:
     def summary(self) -> str:
         """``desc: count unit in S s, metric value, ...`` (metrics smoothed)."""
         seconds = time.perf_counter() - self.start
-        metrics = self._metrics_text()
-        return f"{self.desc}: {self.count} {self.unit} in {seconds:.1f} s{', ' if metrics else ''}{metrics}"
+        return f"{self.desc}: {self.count} {self.unit} in {seconds:.1f} s{self._metrics_text()}"
 
     def close(self) -> None:
         """Replace the live bar with the summary line."""

@@ -17,7 +17,8 @@ from torch.nn import functional as F
 def input_gradients(
     model: nn.Module, x: torch.Tensor, labels: torch.Tensor, create_graph: bool = False
 ) -> torch.Tensor:
-    """Gradient of each example's ``labels`` logit w.r.t. its input: ``x [N, ...]``, ``labels [N]`` -> ``[N, ...]``.
+    """Gradient of each example's ``labels`` logit w.r.t. its input: ``x [N, ...]``,
+    ``labels [N]`` -> ``[N, ...]``.
 
     With ``create_graph=True`` the result is itself differentiable w.r.t. the
     model's parameters (for training on it); otherwise it is detached.
@@ -32,13 +33,15 @@ def input_gradients(
 
 
 def saliency_correlation(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-    """Pearson correlation, per example, of two saliency maps ``[N, ...]`` -> ``[N]`` in ``[-1, 1]``.
+    """Pearson correlation, per example, of two saliency maps ``[N, ...]`` -> ``[N]`` in
+    ``[-1, 1]``.
 
     1 means the maps rank and scale pixels alike, 0 that they are unrelated.
     """
     if first.shape != second.shape or first.dim() < 2:
         raise ValueError(
-            f"first and second must share a shape [N, ...], got {tuple(first.shape)} and {tuple(second.shape)}"
+            f"first and second must share a shape [N, ...], got {tuple(first.shape)} and "
+            f"{tuple(second.shape)}"
         )
     a, b = first.flatten(1), second.flatten(1)
     a, b = a - a.mean(dim=1, keepdim=True), b - b.mean(dim=1, keepdim=True)

@@ -51,7 +51,8 @@ def default_device(name: str | None = None) -> torch.device:
     if choice.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ValueError(
-                f"{source}={name!r} asks for CUDA, but no CUDA device is available; use 'auto' or 'cpu'"
+                f"{source}={name!r} asks for CUDA, but no CUDA device is available; "
+                "use 'auto' or 'cpu'"
             )
         if is_cuda_index and int(choice[5:]) >= torch.cuda.device_count():
             raise ValueError(

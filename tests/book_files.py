@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import json
+import re
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -51,3 +57,45 @@ def load(path: Path) -> dict:
 def source(cell: dict) -> str:
     text = cell["source"]
     return text if isinstance(text, str) else "".join(text)
+
+
+# A code cell plots when it shows a matplotlib figure (the chapters end each figure with
+# plt.show()) or calls one of metalearn.plotting's figure functions at the top level.
+PLOTS = re.compile(r"^\s*plt\.show\(\)|^(\w+\s*=\s*)?(ml\.plotting\.)?(show|draw)_\w+\(", re.M)
+
+
+def tags(cell: dict) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def plotting_cells(path: Path) -> list[tuple[int, dict]]:
+    """``(i, cell)`` for each code cell that plots; ``i`` counts the code cells a page shows.
+
+    Jupyter Book drops cells tagged ``remove-cell`` and the outputs of cells tagged
+    ``remove-output`` (the live widgets, which have a static figure beside them).
+    """
+    shown = [
+        cell
+        for cell in load(path)["cells"]
+        if cell["cell_type"] == "code" and "remove-cell" not in tags(cell)
+    ]
+    return [
+        (i, cell)
+        for i, cell in enumerate(shown)
+        if PLOTS.search(source(cell)) and "remove-output" not in tags(cell)
+    ]
+
+
+@contextlib.contextmanager
+def served_site(directory: Path) -> Iterator[str]:
+    """Serve ``directory`` on a free localhost port; yield its base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    handler.log_message = lambda *args: None  # type: ignore[method-assign]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

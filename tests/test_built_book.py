@@ -6,15 +6,12 @@ skip, unless ``METALEARN_REQUIRE_HTML=1`` (set by ``make test``), where they fai
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
-import threading
 import urllib.parse
 import urllib.request
 
 import pytest
-from book_files import REPOSITORY, ROOT, load, source, toc_files
+from book_files import REPOSITORY, ROOT, load, plotting_cells, served_site, source, toc_files
 from bs4 import BeautifulSoup
 
 HTML = ROOT / "_build" / "html"
@@ -31,13 +28,8 @@ if not (HTML / "index.html").exists():
 
 @pytest.fixture(scope="module")
 def site():
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(HTML))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with served_site(HTML) as url:
+        yield url
 
 
 def fetch(url: str) -> tuple[int, bytes]:
@@ -69,29 +61,31 @@ def test_no_page_shows_an_error(site, name):
 NOTEBOOK_PAGES = [name for name in PAGES if (ROOT / f"{name}.ipynb").exists()]
 
 
-def executed_images(name: str) -> int:
-    """How many figures the executed notebook produced."""
-    executed = EXECUTED / f"{name}.ipynb"
-    assert executed.exists(), f"{executed} missing: the build did not execute {name}"
-    return sum(
-        "image/png" in output.get("data", {}) or "image/svg+xml" in output.get("data", {})
-        for cell in load(executed)["cells"]
-        for output in cell.get("outputs", [])
-    )
-
-
 @pytest.mark.parametrize("name", NOTEBOOK_PAGES)
-def test_figures_made_by_the_notebook_are_on_the_page(site, name):
-    expected = executed_images(name)
-    images = page(site, name).select("div.cell_output img")
-    assert len(images) >= expected, (
-        f"{name}: the notebook made {expected} figures, the page shows {len(images)}"
-    )
-    for image in images:
+def test_every_plotting_cell_has_a_figure_on_the_page(site, name):
+    """Expected figures come from the chapter's source (cells that plot), not from the build."""
+    cells = page(site, name).select("article div.cell")
+    expected = plotting_cells(ROOT / f"{name}.ipynb")
+    assert expected, f"{name}: no cell plots; a chapter without a figure is suspicious"
+    missing = [i for i, _ in expected if not cells[i].select(".cell_output img")]
+    assert not missing, f"{name}: code cells {missing} plot, but the page shows no figure there"
+    for image in page(site, name).select("div.cell_output img"):
         if image["src"].startswith("data:"):
             continue
         status, body = fetch(urllib.parse.urljoin(f"{site}/{name}.html", image["src"]))
         assert status == 200 and body, image["src"]
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_PAGES)
+def test_no_output_is_an_empty_widget(site, name):
+    """A widget view without its kernel shows nothing: the book must show text or a figure."""
+    soup = page(site, name)
+    views = soup.select('script[type="application/vnd.jupyter.widget-view+json"]')
+    assert not views, f"{name}: {len(views)} widget outputs that are empty in a static page"
+    for output in soup.select("div.cell_output"):
+        assert output.get_text(strip=True) or output.select("img"), (
+            f"{name}: an output with neither text nor figure"
+        )
 
 
 @pytest.mark.parametrize("name", NOTEBOOK_PAGES)

@@ -56,7 +56,8 @@ def test_digit_tasks_episode_structure(digits):
     assert classes.shape == (4, 3) and set(classes.flatten().tolist()) <= {5, 6, 7, 8, 9}
     for t in range(4):
         assert len(set(classes[t].tolist())) == 3
-        # every image carries the digit its episode label stands for, and support/query never share an image
+        # every image carries the digit its episode label stands for, and support/query never
+        # share an image
         for x_set, y_set in (
             (batch.support_x[t], batch.support_y[t]),
             (batch.query_x[t], batch.query_y[t]),

@@ -1,4 +1,5 @@
-"""FS-Mol's evaluation protocol: stratified splits, ΔAUPRC, skipped draws, and single-task baselines."""
+"""FS-Mol's evaluation protocol: stratified splits, ΔAUPRC, skipped draws, and single-task
+baselines."""
 
 import numpy as np
 import pytest
@@ -123,7 +124,8 @@ def test_evaluate_scores_oracle_and_constant_and_skips_what_fsmol_skips():
         progress=False,
     )
     oracle, constant = results["oracle"], results["constant"]
-    # an assay with a single active can never give both folds an active: all its draws are skipped and counted
+    # an assay with a single active can never give both folds an active: all its draws are
+    # skipped and counted
     assert (
         set(oracle[16].per_assay) == {"big", "small"}
         and oracle[16].skipped == 3

@@ -1,4 +1,5 @@
-"""LSTMMetaLearner (Ravi & Larochelle's LSTM optimiser): SGD at init, gradients, learning, bad input."""
+"""LSTMMetaLearner (Ravi & Larochelle's LSTM optimiser): SGD at init, gradients, learning,
+bad input."""
 
 import math
 
@@ -64,7 +65,8 @@ def test_every_meta_parameter_gets_a_finite_nonzero_gradient():
 
 
 def test_inner_gradients_enter_as_constants():
-    """No second derivatives: the meta-gradient of theta_0 through one step is f_1 * dL/dtheta_1 exactly."""
+    """No second derivatives: the meta-gradient of theta_0 through one step is
+    f_1 * dL/dtheta_1 exactly."""
     tasks = TextTasks("train", seed=2)
     learner = text_learner(
         tasks, inner_steps=1, init_lr=0.5
@@ -76,7 +78,8 @@ def test_inner_gradients_enter_as_constants():
         F.cross_entropy(learner.functional(theta1, qx[0]), qy[0]), theta1
     )[0]
     forget = learner.history["forget_gate"][0, 0]
-    # dθ1/dθ0 = f (+ the small terms of θ0 entering the gates); the Hessian term -i * d²L/dθ0² is absent
+    # dθ1/dθ0 = f (+ the small terms of θ0 entering the gates); the Hessian term
+    # -i * d²L/dθ0² is absent
     measured = torch.cat([p.grad.flatten() for p in learner.model.parameters()])
     gate_terms = measured - forget * query_gradient
     assert gate_terms.abs().max() < 0.01 * query_gradient.abs().max()

@@ -84,7 +84,7 @@ def test_training_improves_the_return_on_the_dynamics_variant():
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
     controller = MetaLSTMController(hidden=16)
-    make_env = lambda: Navigation2D.sample(16, generator=generator, dynamics=True, horizon=15)  # noqa: E731
+    make_env = lambda: Navigation2D.sample(16, generator=generator, dynamics=True, horizon=15)
     history = train_controller(
         controller, make_env, 40, torch.optim.Adam(controller.parameters(), 1e-2), progress=False
     )

@@ -1,4 +1,5 @@
-"""MAML: meta-gradients against finite differences, vmap against loop, first order, Meta-SGD, errors."""
+"""MAML: meta-gradients against finite differences, vmap against loop, first order, Meta-SGD,
+errors."""
 
 from __future__ import annotations
 

@@ -6,7 +6,17 @@ import re
 import sys
 
 import pytest
-from book_files import COLAB_CELL, ROOT, load, notebooks, source, toc_files
+from book_files import (
+    COLAB_CELL,
+    PLOTS,
+    ROOT,
+    load,
+    notebooks,
+    plotting_cells,
+    source,
+    tags,
+    toc_files,
+)
 from IPython.core.interactiveshell import InteractiveShell
 
 CHAPTERS = notebooks()
@@ -53,6 +63,28 @@ def test_chapter_has_one_title_asserts_and_exercises(path):
 def test_first_code_cell_is_the_colab_install_cell(path):
     code = [source(c) for c in load(path)["cells"] if c["cell_type"] == "code"]
     assert code[0].strip() == COLAB_CELL
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_a_chapter_that_plots_selects_the_inline_backend_itself(path):
+    """Figures must reach the page whatever MPLBACKEND the caller set (Agg draws nothing)."""
+    code = [source(c) for c in load(path)["cells"] if c["cell_type"] == "code"]
+    if plotting_cells(path):
+        assert code[1].startswith("%matplotlib inline\n"), (
+            f"{path.name}: the cell after the Colab cell must start with %matplotlib inline"
+        )
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_live_widgets_are_hidden_from_the_static_page_and_drawn_beside_it(path):
+    """A widget is dead in the HTML: its cell hides its output, and a static figure precedes it."""
+    cells = [c for c in load(path)["cells"] if c["cell_type"] == "code"]
+    for i, cell in enumerate(cells):
+        if re.search(r"widgets\.(interact|interactive)\(", source(cell)):
+            assert "remove-output" in tags(cell), f"{path.name}: widget cell {i} not tagged"
+            assert PLOTS.search(source(cells[i - 1])), (
+                f"{path.name}: widget cell {i} has no static figure before it"
+            )
 
 
 class FakePip:

@@ -1,4 +1,5 @@
-"""metalearn.data.omniglot: the loader on fixture zips in the official layout, and on the shared data."""
+"""metalearn.data.omniglot: the loader on fixture zips in the official layout, and on the
+shared data."""
 
 import hashlib
 import io
@@ -17,7 +18,8 @@ from metalearn.data.omniglot import decode, load_omniglot, omniglot_runs
 
 
 def png(value: int, size: int = 105, mark: bool = False) -> bytes:
-    """A grey ``size`` x ``size`` PNG of ``value``; ``mark`` paints the top-left quarter black (a stroke)."""
+    """A grey ``size`` x ``size`` PNG of ``value``; ``mark`` paints the top-left quarter black
+    (a stroke)."""
     image = Image.new("L", (size, size), value)
     if mark:
         image.paste(0, (0, 0, size // 2, size // 2))

@@ -49,7 +49,8 @@ def test_score_function_gradient_matches_the_analytic_gradient(baseline):
 
 
 def test_magic_box_keeps_the_gradient_and_adds_the_sampling_curvature():
-    """One step: DiCE's Hessian estimates d^2 E[r] / d mu^2 = -2; plain log-prob's misses the score term."""
+    """One step: DiCE's Hessian estimates d^2 E[r] / d mu^2 = -2; plain log-prob's misses the
+    score term."""
     mu, log_sigma = 0.3, math.log(0.5)
     theta, output, actions, rewards = one_step_gaussian(mu, log_sigma, samples=200_000, seed=1)
     targets = pack_targets(actions, rewards, torch.ones_like(rewards))

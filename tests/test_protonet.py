@@ -11,7 +11,8 @@ from metalearn.algorithms.protonet import ProtoNet
 def _clusters(
     tasks: int, shots: int, queries: int, classes: int = 3, noise_dims: int = 6, generator=None
 ):
-    """Tasks whose classes differ on 2 signal dimensions; ``noise_dims`` of large noise hide them."""
+    """Tasks whose classes differ on 2 signal dimensions; ``noise_dims`` of large noise hide
+    them."""
     centres = torch.randn(tasks, classes, 2, generator=generator) * 2.0
 
     def draw(per_class: int):

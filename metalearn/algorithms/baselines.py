@@ -1,4 +1,5 @@
-"""Non-meta baselines: fine-tune a (pretrained) network, or train one from scratch, on each support set.
+"""Non-meta baselines: fine-tune a (pretrained) network, or train one from scratch, on each
+support set.
 
 These answer the question every meta-learning result must face: would ordinary
 training have done as well? Both follow the learner protocol of
@@ -28,7 +29,8 @@ def fit(
     steps: int,
     optimizer: str,
 ) -> nn.Module:
-    """Train ``model`` in place for ``steps`` full-batch steps on ``x [S, ...]``, ``y [S, ...]``; return it."""
+    """Train ``model`` in place for ``steps`` full-batch steps on ``x [S, ...]``, ``y [S, ...]``;
+    return it."""
     model.train()
     opt = OPTIMIZERS[optimizer](model.parameters(), lr=lr)
     with torch.enable_grad():
@@ -97,7 +99,8 @@ class FineTune(nn.Module):
         query_x: torch.Tensor,
         steps: int | None = None,
     ) -> torch.Tensor:
-        """Fine-tune a copy per task on ``support_x [T, S, ...]``; return detached ``[T, Q, ...]``."""
+        """Fine-tune a copy per task on ``support_x [T, S, ...]``; return detached
+        ``[T, Q, ...]``."""
         check_task_batch(support_x, support_y, query_x)
         steps = self.steps if steps is None else steps
         predictions = []
@@ -141,7 +144,8 @@ class TrainFromScratch:
     def predict(
         self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor
     ) -> torch.Tensor:
-        """Train a new network per task on ``support_x [T, S, ...]``; return detached ``[T, Q, ...]``."""
+        """Train a new network per task on ``support_x [T, S, ...]``; return detached
+        ``[T, Q, ...]``."""
         check_task_batch(support_x, support_y, query_x)
         predictions = []
         for sx, sy, qx in zip(support_x, support_y, query_x):

@@ -53,7 +53,8 @@ class LSTMMetaLearner(nn.Module):
     """A learned optimiser (coordinate-wise two-layer LSTM) plus a learned initialisation.
 
     Args:
-        model: the learner, any ``nn.Module``; its parameters are the initial cell state ``c_0 = θ_0``.
+        model: the learner, any ``nn.Module``; its parameters are the initial cell state
+            ``c_0 = θ_0``.
         loss_fn: ``loss_fn(outputs [S, ...], targets [S, ...]) -> scalar`` (e.g. cross-entropy).
         inner_steps: updates the meta-learner applies on each task's support set.
         hidden_size: the coordinate-wise LSTM's state size (20 in the paper).
@@ -130,8 +131,8 @@ class LSTMMetaLearner(nn.Module):
     ) -> torch.Tensor:
         """Run the learned optimiser on every task's support set; return ``θ_T [T, n]``.
 
-        Also stores, detached, in ``self.history``: ``input_gate`` and ``forget_gate`` ``[steps, T, n]``
-        and ``support_loss [steps, T]`` (the loss *before* each update).
+        Also stores, detached, in ``self.history``: ``input_gate`` and ``forget_gate``
+        ``[steps, T, n]`` and ``support_loss [steps, T]`` (the loss *before* each update).
         """
         steps = self.inner_steps if steps is None else steps
         num_tasks = support_x.shape[0]

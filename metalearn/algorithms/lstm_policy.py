@@ -1,4 +1,5 @@
-"""A Meta-LSTM controller: an LSTM reads the transitions seen so far and generates the control policy.
+"""A Meta-LSTM controller: an LSTM reads the transitions seen so far and generates the control
+policy.
 
 The document's idea for robot control is a meta-model that, in a new
 environment, *generates* the policy for it. Here the meta-model is an LSTM
@@ -60,7 +61,8 @@ class MetaLSTMController(nn.Module):
         return zeros, zeros
 
     def observe(self, state: State, actions: torch.Tensor, displacements: torch.Tensor) -> State:
-        """Update the memory with one transition: ``actions [..., 2]`` caused ``displacements [..., 2]``."""
+        """Update the memory with one transition: ``actions [..., 2]`` caused
+        ``displacements [..., 2]``."""
         if not self.memory:
             return state
         inputs = torch.cat([actions, displacements], dim=-1) / self.max_action
@@ -89,7 +91,8 @@ def run_controller(
     prior_steps: int = 0,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """An episode of the controller in each task, after ``prior_steps`` random transitions of experience.
+    """An episode of the controller in each task, after ``prior_steps`` random transitions of
+    experience.
 
     The prior experience comes from a separate exploratory episode (uniform random
     actions, which the controller only observes); the agent is then reset to the

@@ -92,8 +92,9 @@ class MAML(nn.Module):
         for name, module in model.named_modules():
             if isinstance(module, nn.modules.batchnorm._NormBase) and module.track_running_stats:
                 raise ValueError(
-                    f"model has batch norm {name!r} with running statistics; MAML normalises each task "
-                    "with its own batch statistics: build it with track_running_stats=False (or call "
+                    f"model has batch norm {name!r} with running statistics; MAML normalises "
+                    "each task with its own batch statistics: build it with "
+                    "track_running_stats=False (or call "
                     "torch.func.replace_all_batch_norm_modules_(model))"
                 )
         self.model = model
@@ -142,7 +143,8 @@ class MAML(nn.Module):
 
     # -- the inner loop --------------------------------------------------------------------
     def _adapt(self, params: dict[str, Tensor], support_x: Tensor, support_y: Tensor, steps: int):
-        """One task: ``steps`` SGD steps from ``params``; returns (adapted params, inner losses ``[steps]``)."""
+        """One task: ``steps`` SGD steps from ``params``; returns (adapted params, inner losses
+        ``[steps]``)."""
         weights = {name: params[name] for name in self._names}
         buffers = {name: t for name, t in params.items() if name not in weights}
 
@@ -169,7 +171,8 @@ class MAML(nn.Module):
         return self.functional(adapted, query_x), inner_losses
 
     def _over_tasks(self, task_fn: Callable, *tasks: Tensor) -> tuple[Tensor, Tensor]:
-        """Apply ``task_fn(params, *one_task)`` to every task (dim 0 of ``tasks``); stack the results."""
+        """Apply ``task_fn(params, *one_task)`` to every task (dim 0 of ``tasks``); stack the
+        results."""
         params = self.params()
         if self.uses_vmap:
             in_dims = (None,) + (0,) * len(tasks)
@@ -218,7 +221,8 @@ class MAML(nn.Module):
     def predict(
         self, support_x: Tensor, support_y: Tensor, query_x: Tensor, steps: int | None = None
     ) -> Tensor:
-        """Adapt on each task's support set (``steps``, default ``inner_steps``); ``[T, Q, ...]`` predictions."""
+        """Adapt on each task's support set (``steps``, default ``inner_steps``); ``[T, Q, ...]``
+        predictions."""
         check_task_batch(support_x, support_y, query_x)
         steps = self._steps(steps)
 
@@ -241,7 +245,8 @@ class MAML(nn.Module):
 
 
 def _check_finite(inner_losses: Tensor) -> None:
-    """Refuse to go on when an inner loss is NaN or infinite (training on it would be silent garbage)."""
+    """Refuse to go on when an inner loss is NaN or infinite (training on it would be silent
+    garbage)."""
     if not torch.isfinite(inner_losses).all():
         raise FloatingPointError(
             "an inner (support-set) loss is NaN or infinite; check the inputs or lower inner_lr"

@@ -45,11 +45,13 @@ def check_episode(
     *,
     check_sequences: Callable[..., None] | None = None,
 ) -> None:
-    """Raise ``ValueError`` naming the argument unless this is a valid batch of classification tasks.
+    """Raise ``ValueError`` naming the argument unless this is a valid batch of classification
+    tasks.
 
-    ``support_x [T, S, ...]`` with ``S >= 1``; labels ``[T, S]`` / ``[T, Q]`` integers in ``[0, n_way)``
-    (when ``n_way`` is given); inputs accepted by ``check_sequences(x, name, batch_dims=2)`` (when given,
-    e.g. :meth:`LSTMClassifier.check_sequences`), else support and query of the same example shape.
+    ``support_x [T, S, ...]`` with ``S >= 1``; labels ``[T, S]`` / ``[T, Q]`` integers in
+    ``[0, n_way)`` (when ``n_way`` is given); inputs accepted by
+    ``check_sequences(x, name, batch_dims=2)`` (when given, e.g.
+    :meth:`LSTMClassifier.check_sequences`), else support and query of the same example shape.
     """
     for name, x in (("support_x", support_x), ("query_x", query_x)):
         if x.dim() < 2:
@@ -61,7 +63,8 @@ def check_episode(
         check_sequences(query_x, "query_x", batch_dims=2)
     elif support_x.shape[2:] != query_x.shape[2:]:
         raise ValueError(
-            f"query_x examples have shape {tuple(query_x.shape[2:])}, support_x {tuple(support_x.shape[2:])}"
+            f"query_x examples have shape {tuple(query_x.shape[2:])}, "
+            f"support_x {tuple(support_x.shape[2:])}"
         )
     labels = [("support_y", support_y, support_x)] + (
         [("query_y", query_y, query_x)] if query_y is not None else []
@@ -69,11 +72,13 @@ def check_episode(
     for name, y, x in labels:
         if y.shape != x.shape[:2] or y.dtype.is_floating_point:
             raise ValueError(
-                f"{name} must hold integer labels of shape {tuple(x.shape[:2])}, got {tuple(y.shape)} {y.dtype}"
+                f"{name} must hold integer labels of shape {tuple(x.shape[:2])}, "
+                f"got {tuple(y.shape)} {y.dtype}"
             )
         if n_way is not None and y.numel() and (y.min() < 0 or y.max() >= n_way):
             raise ValueError(
-                f"{name} holds labels outside [0, {n_way}): got {y.min().item()} .. {y.max().item()}"
+                f"{name} holds labels outside [0, {n_way}): "
+                f"got {y.min().item()} .. {y.max().item()}"
             )
     if len({support_x.shape[0], support_y.shape[0], query_x.shape[0]}) != 1:
         raise ValueError("support_x, support_y and query_x must share the task dimension T")
@@ -128,7 +133,8 @@ class MetaLSTM(nn.Module):
         return self.base.features(support_x)
 
     def task_embedding(self, support_x: torch.Tensor, support_y: torch.Tensor) -> torch.Tensor:
-        """The meta-LSTM's final state ``z = [h_S, c_S]`` after reading the support pairs: ``[T, 2M]``.
+        """The meta-LSTM's final state ``z = [h_S, c_S]`` after reading the support pairs:
+        ``[T, 2M]``.
 
         The cell state ``c_S`` is the LSTM's memory, a gated *sum* over the pairs: handing it to the
         generators (not only the squashed ``h_S``) gives them a linear path to per-class summaries.

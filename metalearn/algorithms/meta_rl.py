@@ -31,7 +31,8 @@ Params = dict[str, torch.Tensor]
 
 
 def task_policy(model: nn.Module, params: Sequence[Params]) -> PolicyFn:
-    """A policy for ``T`` tasks where task ``i`` acts with ``params[i]`` (vmapped ``functional_call``).
+    """A policy for ``T`` tasks where task ``i`` acts with ``params[i]`` (vmapped
+    ``functional_call``).
 
     ``observations [T, N, obs_dim] -> outputs [T, N, 2 * act_dim]``.
     """
@@ -40,7 +41,8 @@ def task_policy(model: nn.Module, params: Sequence[Params]) -> PolicyFn:
 
 
 def adapt_all(maml: MAML, support_x: torch.Tensor, support_y: torch.Tensor) -> list[Params]:
-    """``maml.adapt`` on every task of ``support_x [T, S, ...]``; detached adapted parameters per task."""
+    """``maml.adapt`` on every task of ``support_x [T, S, ...]``; detached adapted parameters
+    per task."""
     with torch.no_grad():  # torch.func.grad inside adapt still computes the inner gradient
         return [
             {k: v.detach() for k, v in maml.adapt(sx, sy).items()}
@@ -49,7 +51,8 @@ def adapt_all(maml: MAML, support_x: torch.Tensor, support_y: torch.Tensor) -> l
 
 
 class MetaRLSampler:
-    """``sample_batch`` for ``meta_train(maml, ...)``: support and query trajectories of fresh tasks.
+    """``sample_batch`` for ``meta_train(maml, ...)``: support and query trajectories of fresh
+    tasks.
 
     Args:
         maml: the MAML learner around a policy (``maml.model``).
@@ -87,7 +90,8 @@ class MetaRLSampler:
 
 
 class PolicySampler:
-    """``sample_batch`` for pretraining one policy on all tasks (``meta_train(FineTune(policy, ...))``).
+    """``sample_batch`` for pretraining one policy on all tasks
+    (``meta_train(FineTune(policy, ...))``).
 
     Each call samples ``N`` trajectories per task with the current policy and
     splits them in halves (support, query); ``FineTune.meta_loss`` uses both.
@@ -104,7 +108,8 @@ class PolicySampler:
     ) -> None:
         if num_trajectories < 2:
             raise ValueError(
-                f"num_trajectories must be >= 2 (split into support and query), got {num_trajectories}"
+                "num_trajectories must be >= 2 (split into support and query), "
+                f"got {num_trajectories}"
             )
         self.policy, self.make_env, self.num_trajectories = policy, make_env, num_trajectories
         self.generator, self.discount = generator, discount

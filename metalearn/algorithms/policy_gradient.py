@@ -56,7 +56,8 @@ class GaussianMLPPolicy(nn.Module):
 
 
 def split_output(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``[..., 2 * act_dim]`` policy output -> mean ``[..., act_dim]``, log-std ``[..., act_dim]``."""
+    """``[..., 2 * act_dim]`` policy output -> mean ``[..., act_dim]``, log-std
+    ``[..., act_dim]``."""
     if output.shape[-1] % 2:
         raise ValueError(
             f"output must end in 2 * act_dim numbers (mean, log_std), got {tuple(output.shape)}"
@@ -65,18 +66,21 @@ def split_output(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def gaussian_log_prob(output: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """Log-density of ``actions [..., act_dim]`` under the policy output ``[..., 2 * act_dim]`` -> ``[...]``."""
+    """Log-density of ``actions [..., act_dim]`` under the policy output ``[..., 2 * act_dim]``
+    -> ``[...]``."""
     mean, log_std = split_output(output)
     if actions.shape != mean.shape:
         raise ValueError(
-            f"actions must have shape {tuple(mean.shape)} to match the policy output, got {tuple(actions.shape)}"
+            f"actions must have shape {tuple(mean.shape)} to match the policy output, "
+            f"got {tuple(actions.shape)}"
         )
     z = (actions - mean) * torch.exp(-log_std)
     return (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(dim=-1)
 
 
 def sample_actions(output: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Draw ``a ~ N(mean, std^2)`` from the policy output ``[..., 2 * act_dim]`` -> ``[..., act_dim]``.
+    """Draw ``a ~ N(mean, std^2)`` from the policy output ``[..., 2 * act_dim]`` ->
+    ``[..., act_dim]``.
 
     The noise is drawn on the CPU with ``generator`` and moved to the output's
     device, so a seed gives the same actions everywhere.
@@ -98,8 +102,8 @@ def pack_targets(
     """
     if advantages.shape != actions.shape[:-1] or valid.shape != actions.shape[:-1]:
         raise ValueError(
-            f"advantages and valid must have shape {tuple(actions.shape[:-1])} (actions without the last dim), "
-            f"got {tuple(advantages.shape)} and {tuple(valid.shape)}"
+            f"advantages and valid must have shape {tuple(actions.shape[:-1])} (actions without "
+            f"the last dim), got {tuple(advantages.shape)} and {tuple(valid.shape)}"
         )
     return torch.cat([actions, advantages[..., None], valid[..., None].to(actions.dtype)], dim=-1)
 
@@ -119,8 +123,8 @@ def reinforce_loss(
     act_dim = output.shape[-1] // 2
     if targets.shape[-1] != act_dim + 2 or targets.shape[:-1] != output.shape[:-1]:
         raise ValueError(
-            f"targets must have shape {(*output.shape[:-1], act_dim + 2)} (actions, advantage, valid), "
-            f"got {tuple(targets.shape)}"
+            f"targets must have shape {(*output.shape[:-1], act_dim + 2)} "
+            f"(actions, advantage, valid), got {tuple(targets.shape)}"
         )
     actions, advantages, valid = (
         targets[..., :act_dim],

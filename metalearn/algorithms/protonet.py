@@ -1,4 +1,5 @@
-"""Prototypical networks (Snell et al., 2017): classify by distance to class means in a learned space.
+"""Prototypical networks (Snell et al., 2017): classify by distance to class means in a learned
+space.
 
 An encoder ``f`` embeds every example. Each class ``c`` of a task gets a prototype,
 the mean embedding of its support examples,
@@ -30,7 +31,8 @@ from metalearn.tasks.batch import check_task_batch
 
 
 class ProtoNet(nn.Module):
-    """A prototypical network around ``encoder`` (``[N, ...] -> [N, E]``) for ``num_classes``-way tasks.
+    """A prototypical network around ``encoder`` (``[N, ...] -> [N, E]``) for
+    ``num_classes``-way tasks.
 
     Labels are class indices ``0 .. num_classes - 1``; every class must appear in every support set.
     """
@@ -45,22 +47,26 @@ class ProtoNet(nn.Module):
         self.num_classes = num_classes
 
     def embed(self, x: Tensor) -> Tensor:
-        """``[T, N, ...] -> [T, N, E]``: the encoder applied to all examples of all tasks at once."""
+        """``[T, N, ...] -> [T, N, E]``: the encoder applied to all examples of all tasks at
+        once."""
         return self.encoder(x.flatten(0, 1)).unflatten(0, x.shape[:2])
 
     def prototypes(self, support_embeddings: Tensor, support_y: Tensor) -> Tensor:
         """Class means: ``[T, S, E]``, ``[T, S]`` -> ``[T, C, E]``.
 
         Raises:
-            ValueError: a label is outside ``0 .. num_classes - 1``, or a class has no support example.
+            ValueError: a label is outside ``0 .. num_classes - 1``, or a class has no support
+                example.
         """
         if support_y.dtype.is_floating_point or support_y.dim() != 2:
             raise ValueError(
-                f"support_y must hold integer class indices of shape [T, S], got {support_y.dtype} {tuple(support_y.shape)}"
+                "support_y must hold integer class indices of shape [T, S], "
+                f"got {support_y.dtype} {tuple(support_y.shape)}"
             )
         if support_y.min() < 0 or support_y.max() >= self.num_classes:
             raise ValueError(
-                f"support_y must lie in 0..{self.num_classes - 1}, got values {support_y.min()}..{support_y.max()}"
+                f"support_y must lie in 0..{self.num_classes - 1}, "
+                f"got values {support_y.min()}..{support_y.max()}"
             )
         one_hot = F.one_hot(support_y, self.num_classes).to(support_embeddings.dtype)  # [T, S, C]
         counts = one_hot.sum(dim=1)  # [T, C]
@@ -80,7 +86,8 @@ class ProtoNet(nn.Module):
     def meta_loss(
         self, support_x: Tensor, support_y: Tensor, query_x: Tensor, query_y: Tensor
     ) -> Tensor:
-        """Cross-entropy of the query logits, averaged over all query examples of all tasks (a scalar)."""
+        """Cross-entropy of the query logits, averaged over all query examples of all tasks
+        (a scalar)."""
         logits = self(support_x, support_y, query_x)
         return F.cross_entropy(logits.flatten(0, 1), query_y.flatten())
 

@@ -84,7 +84,8 @@ def rollout(
 
 
 def discounted_returns(rewards: torch.Tensor, discount: float) -> torch.Tensor:
-    """Rewards-to-go ``G_t = sum_{k >= t} discount^(k - t) r_k`` along the last dim: ``[..., H] -> [..., H]``."""
+    """Rewards-to-go ``G_t = sum_{k >= t} discount^(k - t) r_k`` along the last dim:
+    ``[..., H] -> [..., H]``."""
     horizon = rewards.shape[-1]
     steps = torch.arange(horizon, device=rewards.device)
     lag = steps[:, None] - steps[None, :]  # [k, t]: k - t

@@ -75,7 +75,8 @@ class SklearnLearner:
     def predict(
         self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor
     ) -> torch.Tensor:
-        """Per task, fit on the support set; return query log-probabilities ``[T, Q, C]`` (CPU, float32)."""
+        """Per task, fit on the support set; return query log-probabilities ``[T, Q, C]``
+        (CPU, float32)."""
         from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
         check_task_batch(support_x, support_y, query_x)

@@ -24,7 +24,7 @@ class WithSteps:
 
     Example::
 
-        ml.evaluate(WithSteps(maml, steps=0), batches, ml.mse)    # error of the initialisation itself
+        ml.evaluate(WithSteps(maml, steps=0), batches, ml.mse)    # the initialisation's own error
         ml.evaluate(WithSteps(maml, steps=10), batches, ml.mse)   # after ten inner steps
     """
 
@@ -38,7 +38,8 @@ class WithSteps:
     def predict(
         self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor
     ) -> torch.Tensor:
-        """``learner.predict(support_x [T, S, ...], support_y, query_x [T, Q, ...], steps=steps)`` -> ``[T, Q, ...]``."""
+        """``learner.predict(support_x [T, S, ...], support_y, query_x [T, Q, ...], steps=steps)``
+        -> ``[T, Q, ...]``."""
         return self.learner.predict(support_x, support_y, query_x, steps=self.steps)
 
     def __repr__(self) -> str:

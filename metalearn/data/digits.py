@@ -131,19 +131,21 @@ class DigitTasks:
         self.generator = torch.Generator().manual_seed(seed)
 
     def sample(self, num_tasks: int, k_shot: int, k_query: int) -> TaskBatch:
-        """``num_tasks`` new episodes with ``k_shot`` support and ``k_query`` query images per class.
+        """``num_tasks`` new episodes with ``k_shot`` support and ``k_query`` query images per
+        class.
 
         Returns:
             ``TaskBatch`` with ``support_x [T, N*k_shot, 64]``, ``support_y [T, N*k_shot]``,
-            ``query_x [T, N*k_query, 64]``, ``query_y [T, N*k_query]``; labels in ``0 .. n_way - 1``,
-            each set ordered by label (class 0's images first).
+            ``query_x [T, N*k_query, 64]``, ``query_y [T, N*k_query]``; labels in
+            ``0 .. n_way - 1``, each set ordered by label (class 0's images first).
         """
         return self.sample_with_classes(num_tasks, k_shot, k_query)[0]
 
     def sample_with_classes(
         self, num_tasks: int, k_shot: int, k_query: int
     ) -> tuple[TaskBatch, torch.Tensor]:
-        """Like :meth:`sample`, also returning each task's digits ``[T, n_way]``: label ``j`` of task ``t`` is digit ``[t, j]``."""
+        """Like :meth:`sample`, also returning each task's digits ``[T, n_way]``: label ``j`` of
+        task ``t`` is digit ``[t, j]``."""
         if num_tasks < 1:
             raise ValueError(f"num_tasks must be >= 1, got {num_tasks}")
         if k_shot < 1 or k_query < 1:

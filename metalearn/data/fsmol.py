@@ -61,7 +61,8 @@ SPLITS = ("train", "valid", "test")
 class Assay:
     """One assay's molecules (raw, before featurisation).
 
-    ``smiles`` has ``n`` strings; ``active [n]`` bool; ``log_activity [n]`` float32 (NaN if unknown).
+    ``smiles`` has ``n`` strings; ``active [n]`` bool; ``log_activity [n]`` float32 (NaN if
+    unknown).
     """
 
     name: str
@@ -104,7 +105,8 @@ def load_fsmol(
         source: ``"subset"``, ``"full"`` or ``"auto"``.
 
     Raises:
-        FileNotFoundError: the subset is asked for (or ``auto`` finds nothing) and is not in ``data_dir``.
+        FileNotFoundError: the subset is asked for (or ``auto`` finds nothing) and is not in
+            ``data_dir``.
         ValueError: a file exists with the wrong checksum, or ``source`` is unknown.
     """
     if source not in ("auto", "subset", "full"):
@@ -116,8 +118,9 @@ def load_fsmol(
     subset = find_local(folder, SUBSET_FILE, SUBSET_MD5)
     if subset is None:
         raise FileNotFoundError(
-            f"data_dir={str(folder)!r} holds no {SUBSET_FILE}: set {DATA_ENV_VAR} to the folder that contains "
-            f"fsmol/{SUBSET_FILE} (or pass data_dir=<that folder>/fsmol), or use source='full' to download FS-Mol"
+            f"data_dir={str(folder)!r} holds no {SUBSET_FILE}: set {DATA_ENV_VAR} to the folder "
+            f"that contains fsmol/{SUBSET_FILE} (or pass data_dir=<that folder>/fsmol), or use "
+            "source='full' to download FS-Mol"
         )
     return FSMol(read_subset(subset), "subset", SUBSET_MD5)
 
@@ -132,7 +135,8 @@ def read_subset(path: str | os.PathLike) -> dict[str, list[Assay]]:
         missing = set(SUBSET_COLUMNS) - set(reader.fieldnames or ())
         if missing:
             raise ValueError(
-                f"path={str(path)!r} lacks the column(s) {sorted(missing)}; expected {SUBSET_COLUMNS}"
+                f"path={str(path)!r} lacks the column(s) {sorted(missing)}; "
+                f"expected {SUBSET_COLUMNS}"
             )
         for row in reader:
             if row["split"] not in SPLITS:
@@ -194,8 +198,9 @@ def extract_full(data_dir: str | os.PathLike, md5: str | None = None) -> Path:
     md5 = md5 or FULL_ARCHIVE_MD5
     if md5 is None:
         raise ValueError(
-            f"md5 is None: FS-Mol's archive ({FULL_URL}) has no checksum recorded here; pass md5=<its md5 from "
-            "figshare> or set metalearn.data.fsmol.FULL_ARCHIVE_MD5 -- an unverified download is never used"
+            f"md5 is None: FS-Mol's archive ({FULL_URL}) has no checksum recorded here; pass "
+            "md5=<its md5 from figshare> or set metalearn.data.fsmol.FULL_ARCHIVE_MD5 -- an "
+            "unverified download is never used"
         )
     archive = fetch(FULL_URL, md5, data_dir, FULL_ARCHIVE)
     with tarfile.open(archive) as tar:
@@ -208,7 +213,8 @@ def extract_full(data_dir: str | os.PathLike, md5: str | None = None) -> Path:
 def featurize_assays(
     assays: Iterable[Assay], data_key: str, featurizer: Featurizer | None = None, cache: bool = True
 ) -> tuple[list[MoleculeTask], int]:
-    """Featurise ``assays`` (default: Morgan radius 2, 2048 bits; cached in ``derived_dir("fsmol")`` when ``cache``).
+    """Featurise ``assays`` (default: Morgan radius 2, 2048 bits; cached in
+    ``derived_dir("fsmol")`` when ``cache``).
 
     Molecules RDKit cannot parse are dropped. Returns the tasks (same order) and how many
     molecules were dropped.
@@ -242,7 +248,8 @@ def _by_split(assays: Iterable[Assay]) -> dict[str, list[Assay]]:
 
 
 def _listing_digest(root: Path) -> str:
-    """Stands in for the archive's md5 (cache key) when none is recorded: the task files' names and sizes."""
+    """Stands in for the archive's md5 (cache key) when none is recorded: the task files' names
+    and sizes."""
     listing = sorted(
         (str(p.relative_to(root)), p.stat().st_size) for p in root.glob("*/*.jsonl.gz")
     )

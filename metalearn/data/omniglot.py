@@ -81,7 +81,8 @@ def decode(png: bytes) -> torch.Tensor:
 
 
 def read_files(source: Path, suffixes: tuple[str, ...] = (".png",)) -> dict[str, bytes]:
-    """Every file ending in ``suffixes`` in a zip file or a folder, keyed by its ``/``-separated path inside."""
+    """Every file ending in ``suffixes`` in a zip file or a folder, keyed by its ``/``-separated
+    path inside."""
     if source.is_dir():
         files = sorted(p for p in source.rglob("*") if p.is_file())
         return {
@@ -98,7 +99,8 @@ def read_files(source: Path, suffixes: tuple[str, ...] = (".png",)) -> dict[str,
 
 
 def _locate(data_dir: Path, names: dict[str, str]) -> list[tuple[Path, str]] | None:
-    """``[(path, key)]`` for every name as a checked zip or an extracted folder, or ``None`` if one is missing."""
+    """``[(path, key)]`` for every name as a checked zip or an extracted folder, or ``None`` if
+    one is missing."""
     found = []
     for name, md5 in names.items():
         zipped = find_local(data_dir, f"{name}.zip", md5)
@@ -125,9 +127,9 @@ def _obtain(
     except (OSError, urllib.error.URLError) as error:
         wanted = ", ".join(f"{name}.zip (md5 {md5})" for name, md5 in names.items())
         raise FileNotFoundError(
-            f"Omniglot not found in {data_dir} and could not be downloaded ({error}). Put {wanted} from {url} "
-            f"into that folder, or point the environment variable {DATA_ENV_VAR} at a folder whose "
-            f"'omniglot' subfolder holds them."
+            f"Omniglot not found in {data_dir} and could not be downloaded ({error}). "
+            f"Put {wanted} from {url} into that folder, or point the environment variable "
+            f"{DATA_ENV_VAR} at a folder whose 'omniglot' subfolder holds them."
         ) from error
 
 
@@ -166,7 +168,8 @@ def _decode_characters(sources: list[tuple[Path, str]]) -> dict:
             character_of.append(characters[name])
     if not images:
         raise ValueError(
-            f"no images in the official layout <alphabet>/characterNN/<id>.png in {[str(s) for s, _ in sources]}"
+            "no images in the official layout <alphabet>/characterNN/<id>.png in "
+            f"{[str(s) for s, _ in sources]}"
         )
     return {
         "images": torch.stack(images),
@@ -179,11 +182,13 @@ def _decode_characters(sources: list[tuple[Path, str]]) -> dict:
 def split_alphabets(
     alphabets: list[str], test_alphabets: int, seed: int
 ) -> tuple[list[str], list[str]]:
-    """A seeded split of ``alphabets`` into (meta-train, meta-test), ``test_alphabets`` of them for testing."""
+    """A seeded split of ``alphabets`` into (meta-train, meta-test), ``test_alphabets`` of them
+    for testing."""
     names = sorted(set(alphabets))
     if not 1 <= test_alphabets < len(names):
         raise ValueError(
-            f"test_alphabets must be in 1..{len(names) - 1} for {len(names)} alphabets, got {test_alphabets}"
+            f"test_alphabets must be in 1..{len(names) - 1} for {len(names)} alphabets, "
+            f"got {test_alphabets}"
         )
     order = torch.randperm(len(names), generator=torch.Generator().manual_seed(seed)).tolist()
     test = sorted(names[i] for i in order[:test_alphabets])

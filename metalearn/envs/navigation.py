@@ -153,7 +153,8 @@ class Navigation2D:
         )
 
     def reset(self, num_trajectories: int) -> torch.Tensor:
-        """Start ``num_trajectories`` episodes per task at the origin; return ``[T, N, obs_dim]``."""
+        """Start ``num_trajectories`` episodes per task at the origin; return
+        ``[T, N, obs_dim]``."""
         if num_trajectories < 1:
             raise ValueError(f"num_trajectories must be >= 1, got {num_trajectories}")
         shape = (self.num_tasks, num_trajectories)
@@ -194,7 +195,8 @@ class Navigation2D:
         expected = (*self.done.shape, self.act_dim)
         if not isinstance(actions, torch.Tensor) or tuple(actions.shape) != expected:
             raise ValueError(
-                f"actions must be a tensor of shape [T, N, 2] = {list(expected)}, got {_shape_of(actions)}"
+                f"actions must be a tensor of shape [T, N, 2] = {list(expected)}, "
+                f"got {_shape_of(actions)}"
             )
         if not torch.isfinite(actions).all():
             raise ValueError("actions must be finite; got NaN or inf")

@@ -60,7 +60,8 @@ def lstm_final_hidden(
 
 
 class LSTMClassifier(nn.Module):
-    """Embedding (for token ids) -> LSTM -> linear head: sequences ``[*B, L]`` -> logits ``[*B, C]``.
+    """Embedding (for token ids) -> LSTM -> linear head: sequences ``[*B, L]`` -> logits
+    ``[*B, C]``.
 
     Args:
         num_classes: ``C``, the number of output logits.
@@ -68,10 +69,12 @@ class LSTMClassifier(nn.Module):
         vocab_size: if given, inputs are token ids ``[*B, L]`` (``0`` = padding, masked out)
             embedded in ``embedding_dim`` dimensions.
         embedding_dim: size of the token embeddings.
-        input_size: if ``vocab_size`` is ``None``, inputs are feature vectors ``[*B, L, input_size]``.
+        input_size: if ``vocab_size`` is ``None``, inputs are feature vectors
+            ``[*B, L, input_size]``.
 
     Parameters (names usable with ``torch.func.functional_call``): ``embedding.weight``,
-    ``weight_ih [4H, E]``, ``weight_hh [4H, H]``, ``bias [4H]``, ``head.weight [C, H]``, ``head.bias [C]``.
+    ``weight_ih [4H, E]``, ``weight_hh [4H, H]``, ``bias [4H]``, ``head.weight [C, H]``,
+    ``head.bias [C]``.
     """
 
     def __init__(
@@ -109,19 +112,20 @@ class LSTMClassifier(nn.Module):
         if self.vocab_size is not None:
             if x.dim() != batch_dims + 1 or x.dtype.is_floating_point or x.dtype == torch.bool:
                 raise ValueError(
-                    f"{name} must hold token ids of shape [{batch_dims} batch dims..., L] (integer), "
-                    f"got shape {tuple(x.shape)} dtype {x.dtype}"
+                    f"{name} must hold token ids of shape [{batch_dims} batch dims..., L] "
+                    f"(integer), got shape {tuple(x.shape)} dtype {x.dtype}"
                 )
             if x.numel() and (x.min() < 0 or x.max() >= self.vocab_size):
                 raise ValueError(f"{name} holds token ids outside [0, {self.vocab_size})")
         elif x.dim() != batch_dims + 2 or x.shape[-1] != self.input_size:
             raise ValueError(
-                f"{name} must hold feature sequences [..., L, {self.input_size}] with {batch_dims} batch "
-                f"dims, got shape {tuple(x.shape)} (wrong feature size?)"
+                f"{name} must hold feature sequences [..., L, {self.input_size}] with "
+                f"{batch_dims} batch dims, got shape {tuple(x.shape)} (wrong feature size?)"
             )
 
     def embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Input vectors ``[*B, L, E]`` and the padding mask ``[*B, L]`` (``None`` for feature inputs)."""
+        """Input vectors ``[*B, L, E]`` and the padding mask ``[*B, L]`` (``None`` for feature
+        inputs)."""
         if self.embedding is None:
             return x, None
         return self.embedding(x), x != 0

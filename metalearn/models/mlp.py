@@ -8,7 +8,8 @@ from torch import nn
 
 
 class MLP(nn.Sequential):
-    """``Linear -> ReLU`` blocks then a final ``Linear``: ``[..., in_features] -> [..., out_features]``.
+    """``Linear -> ReLU`` blocks then a final ``Linear``:
+    ``[..., in_features] -> [..., out_features]``.
 
     ``MLP(1, [40, 40], 1)`` is the MAML paper's sinusoid regressor.
     """

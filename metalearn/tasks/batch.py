@@ -78,7 +78,8 @@ def check_task_batch(
         raise ValueError("support_x is empty: each task needs at least one support example")
     if support_y.shape[1] != support_x.shape[1]:
         raise ValueError(
-            f"support_y has {support_y.shape[1]} examples per task but support_x has {support_x.shape[1]}"
+            f"support_y has {support_y.shape[1]} examples per task but "
+            f"support_x has {support_x.shape[1]}"
         )
     if query_y is not None and query_y.shape[1] != query_x.shape[1]:
         raise ValueError(

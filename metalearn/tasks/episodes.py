@@ -45,7 +45,8 @@ class EpisodeSampler:
             raise ValueError(f"images must have shape [M, C, H, W], got {tuple(images.shape)}")
         if labels.shape != images.shape[:1]:
             raise ValueError(
-                f"labels must have shape [{images.shape[0]}] (one per image), got {tuple(labels.shape)}"
+                f"labels must have shape [{images.shape[0]}] (one per image), "
+                f"got {tuple(labels.shape)}"
             )
         for name, value, least in (("ways", ways, 1), ("shots", shots, 1), ("queries", queries, 0)):
             if not isinstance(value, int) or value < least:
@@ -56,8 +57,8 @@ class EpisodeSampler:
         counts = torch.bincount(order, minlength=len(classes))
         if shots + queries > counts.min():
             raise ValueError(
-                f"shots + queries = {shots} + {queries} = {shots + queries} but the smallest class has only "
-                f"{counts.min().item()} images; lower shots or queries"
+                f"shots + queries = {shots} + {queries} = {shots + queries} but the smallest "
+                f"class has only {counts.min().item()} images; lower shots or queries"
             )
         self.images, self.ways, self.shots, self.queries = images, ways, shots, queries
         # Images of class c are members[starts[c] : starts[c] + counts[c]].
@@ -96,8 +97,9 @@ class EpisodeSampler:
         return self._members[self._starts[chosen].unsqueeze(-1) + picks]
 
     def sample(self, num_tasks: int, generator: torch.Generator | None = None) -> TaskBatch:
-        """``num_tasks`` episodes: ``support_x [T, N*K, C, H, W]``, ``support_y [T, N*K]`` (labels 0..N-1),
-        ``query_x [T, N*Q, C, H, W]``, ``query_y [T, N*Q]``. Uses ``generator`` if given, else the sampler's."""
+        """``num_tasks`` episodes: ``support_x [T, N*K, C, H, W]``, ``support_y [T, N*K]``
+        (labels 0..N-1), ``query_x [T, N*Q, C, H, W]``, ``query_y [T, N*Q]``. Uses
+        ``generator`` if given, else the sampler's."""
         indices = self.sample_indices(num_tasks, generator)
         x = self.images[indices]  # [T, N, K+Q, C, H, W]
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
@@ -126,9 +128,10 @@ class EpisodeSampler:
         return [self.sample(size, generator) for size in sizes]
 
     def global_batch(self, size: int, generator: torch.Generator | None = None) -> TaskBatch:
-        """``size`` random images labelled by their class among all ``num_classes`` (not per episode),
-        as one task (``T = 1``) split in halves: the data for pretraining a classifier over every
-        class, e.g. ``meta_train(FineTune(...), lambda: sampler.global_batch(256), ...)``."""
+        """``size`` random images labelled by their class among all ``num_classes`` (not per
+        episode), as one task (``T = 1``) split in halves: the data for pretraining a classifier
+        over every class, e.g.
+        ``meta_train(FineTune(...), lambda: sampler.global_batch(256), ...)``."""
         if not isinstance(size, int) or size < 2:
             raise ValueError(f"size must be an int >= 2, got {size!r}")
         picks = torch.randint(len(self._class_of), (size,), generator=generator or self._generator)

@@ -32,7 +32,8 @@ from metalearn.tasks.batch import TaskBatch
 
 SUPPORT_SIZES = (16, 32, 64, 128)
 
-# Mean ΔAUPRC over FS-Mol's 157 test assays, from FS-Mol's baseline summaries (trained on 4,938 assays).
+# Mean ΔAUPRC over FS-Mol's 157 test assays, from FS-Mol's baseline summaries (trained on
+# 4,938 assays).
 PUBLISHED_DELTA_AUPRC: dict[str, dict[int, float]] = {
     "ProtoNet (GNN+ECFP)": {16: 0.211, 32: 0.247, 64: 0.276, 128: 0.306},
     "GNN-MAML": {16: 0.165, 32: 0.172, 64: 0.178, 128: 0.197},
@@ -43,7 +44,8 @@ PUBLISHED_DELTA_AUPRC: dict[str, dict[int, float]] = {
 
 @dataclass(frozen=True)
 class MoleculeTask:
-    """One featurised assay: ``x [n, F]`` (uint8 fingerprints or float32 features), ``y [n]`` int64 in {0, 1}."""
+    """One featurised assay: ``x [n, F]`` (uint8 fingerprints or float32 features), ``y [n]``
+    int64 in {0, 1}."""
 
     name: str
     x: torch.Tensor
@@ -57,7 +59,8 @@ class MoleculeTask:
         return float(self.y.double().mean())
 
     def episode(self, support_idx: np.ndarray, query_idx: np.ndarray) -> TaskBatch:
-        """The task batch (``T = 1``): ``support_x [1, S, F]`` float32, ``support_y [1, S]`` int64, and the query."""
+        """The task batch (``T = 1``): ``support_x [1, S, F]`` float32, ``support_y [1, S]``
+        int64, and the query."""
         support, query = torch.as_tensor(support_idx), torch.as_tensor(query_idx)
         return TaskBatch(
             self.x[support].float()[None],
@@ -80,12 +83,14 @@ def stratified_split(
         labels: ``[n]`` binary labels of the assay.
         support_size: molecules in the support set (FS-Mol: 16, 32, 64 or 128).
         seed: the draw's seed (same seed, same split).
-        query_size: molecules in the query set; ``None`` takes all the others (FS-Mol's test protocol).
+        query_size: molecules in the query set; ``None`` takes all the others (FS-Mol's test
+            protocol).
 
     Raises:
         ValueError: ``support_size`` or ``query_size`` is not a positive int.
-        SamplingError (a ValueError): the assay is too small for ``support_size`` (+ ``query_size``),
-            has fewer than 2 molecules of a class, or the draw leaves a fold without both classes.
+        SamplingError (a ValueError): the assay is too small for ``support_size``
+            (+ ``query_size``), has fewer than 2 molecules of a class, or the draw leaves a fold
+            without both classes.
     """
     labels = np.asarray(labels).astype(np.int64).reshape(-1)
     n = labels.shape[0]
@@ -98,18 +103,20 @@ def stratified_split(
     wanted_query = n - support_size if query_size is None else query_size
     if support_size + max(wanted_query, 2) > n:
         raise SamplingError(
-            f"support_size={support_size} (+ query_size={wanted_query}) is too large for an assay of {n} molecules: "
-            "the query set needs at least 2"
+            f"support_size={support_size} (+ query_size={wanted_query}) is too large for an "
+            f"assay of {n} molecules: the query set needs at least 2"
         )
     counts = np.bincount(labels, minlength=2)
     if len(counts) > 2:
         raise ValueError(f"labels must be 0 or 1, got values up to {labels.max()}")
     if counts.min() < 2:
         raise SamplingError(
-            f"the assay has {counts[1]} actives and {counts[0]} inactives; a stratified split needs 2 of each"
+            f"the assay has {counts[1]} actives and {counts[0]} inactives; "
+            "a stratified split needs 2 of each"
         )
-    # Each fold gets the assay's active fraction, rounded (what sklearn's StratifiedShuffleSplit, used by
-    # FS-Mol, does up to tie-breaking; numpy here because it is ~100x faster for meta-training batches).
+    # Each fold gets the assay's active fraction, rounded (what sklearn's StratifiedShuffleSplit,
+    # used by FS-Mol, does up to tie-breaking; numpy here because it is ~100x faster for
+    # meta-training batches).
     support_actives = round(support_size * counts[1] / n)
     query_actives = (
         counts[1] - support_actives if query_size is None else round(query_size * counts[1] / n)
@@ -144,7 +151,8 @@ def stratified_split(
 
 
 class AssaySampler:
-    """Meta-training batches from assays: ``T`` assays, each with a stratified support of ``S`` and query of ``Q``.
+    """Meta-training batches from assays: ``T`` assays, each with a stratified support of ``S``
+    and query of ``Q``.
 
     Calling it returns a :class:`TaskBatch` with ``support_x [T, S, F]``, ``support_y [T, S]``,
     ``query_x [T, Q, F]``, ``query_y [T, Q]``. Only assays with at least ``S + Q`` molecules and
@@ -169,7 +177,8 @@ class AssaySampler:
         ]
         if not self.tasks:
             raise ValueError(
-                f"tasks: no assay has {support_size + query_size} molecules (support_size + query_size) and 2 of each class"
+                f"tasks: no assay has {support_size + query_size} molecules "
+                "(support_size + query_size) and 2 of each class"
             )
         self.support_size, self.query_size, self.tasks_per_batch = (
             support_size,
@@ -210,8 +219,8 @@ def delta_auprc(scores: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Te
 def active_scores(predictions: torch.Tensor) -> torch.Tensor:
     """A score per query molecule, higher = more likely active: ``[T, Q]``.
 
-    Accepts ``[T, Q]`` or ``[T, Q, 1]`` (one logit or probability) and ``[T, Q, 2]`` (two class logits
-    or log-probabilities; the score is their difference, the log-odds of "active").
+    Accepts ``[T, Q]`` or ``[T, Q, 1]`` (one logit or probability) and ``[T, Q, 2]`` (two class
+    logits or log-probabilities; the score is their difference, the log-odds of "active").
     """
     if predictions.dim() == 2:
         return predictions
@@ -220,7 +229,8 @@ def active_scores(predictions: torch.Tensor) -> torch.Tensor:
     if predictions.dim() == 3 and predictions.shape[-1] == 2:
         return predictions[..., 1] - predictions[..., 0]
     raise ValueError(
-        f"predictions must have shape [T, Q], [T, Q, 1] or [T, Q, 2], got {tuple(predictions.shape)}"
+        "predictions must have shape [T, Q], [T, Q, 1] or [T, Q, 2], "
+        f"got {tuple(predictions.shape)}"
     )
 
 
@@ -298,7 +308,8 @@ def select_on_validation(
     seed: int = 0,
     device: torch.device | str | None = None,
 ) -> tuple[str, dict[str, float]]:
-    """The candidate with the best mean ΔAUPRC over ``support_sizes`` on (validation) ``tasks``, and every score."""
+    """The candidate with the best mean ΔAUPRC over ``support_sizes`` on (validation) ``tasks``,
+    and every score."""
     results = evaluate_fsmol(
         candidates, tasks, support_sizes, num_draws, seed, device, progress=False
     )
@@ -313,7 +324,8 @@ def results_table(
     results: Mapping[str, Mapping[int, ProtocolResult]],
     published: Mapping[str, Mapping[int, float]] = PUBLISHED_DELTA_AUPRC,
 ) -> str:
-    """A plain-text table: mean ΔAUPRC ± 95% CI per learner and support size, then the published rows."""
+    """A plain-text table: mean ΔAUPRC ± 95% CI per learner and support size, then the published
+    rows."""
     sizes = sorted({size for by_size in results.values() for size in by_size})
     lines = [f"{'model':<28}" + "".join(f"{'S=' + str(s):>16}" for s in sizes)]
     for name, by_size in results.items():

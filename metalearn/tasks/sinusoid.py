@@ -53,7 +53,8 @@ class Sinusoid:
     def sample_with_params(
         self, num_tasks: int, k_support: int, k_query: int
     ) -> tuple[TaskBatch, SinusoidParams]:
-        """``num_tasks`` new tasks and their ``SinusoidParams``; x and y are ``[T, K, 1]`` (float32, CPU)."""
+        """``num_tasks`` new tasks and their ``SinusoidParams``; x and y are ``[T, K, 1]``
+        (float32, CPU)."""
         for name, value in dict(num_tasks=num_tasks, k_support=k_support, k_query=k_query).items():
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
@@ -72,7 +73,8 @@ class Sinusoid:
         return batch, params
 
     def sample(self, num_tasks: int, k_support: int, k_query: int) -> TaskBatch:
-        """``num_tasks`` new tasks: ``support_x``, ``support_y`` ``[T, k_support, 1]``, query ``[T, k_query, 1]``."""
+        """``num_tasks`` new tasks: ``support_x``, ``support_y`` ``[T, k_support, 1]``, query
+        ``[T, k_query, 1]``."""
         return self.sample_with_params(num_tasks, k_support, k_query)[0]
 
     def sampler(self, num_tasks: int, k_support: int, k_query: int) -> Callable[[], TaskBatch]:
@@ -83,7 +85,8 @@ class Sinusoid:
     def true_function(
         x: torch.Tensor, amplitude: torch.Tensor, phase: torch.Tensor
     ) -> torch.Tensor:
-        """``A sin(x - phi)`` for ``x [T, N, 1]`` and ``amplitude``, ``phase`` of shape ``[T]`` (or scalars)."""
+        """``A sin(x - phi)`` for ``x [T, N, 1]`` and ``amplitude``, ``phase`` of shape ``[T]``
+        (or scalars)."""
         amplitude = torch.as_tensor(amplitude, dtype=x.dtype, device=x.device)
         phase = torch.as_tensor(phase, dtype=x.dtype, device=x.device)
         if amplitude.dim() == 1:  # one value per task: broadcast over examples and features

@@ -66,12 +66,13 @@ class TextTasks:
             raise ValueError(f"n_way must be >= 2, got {n_way}")
         if n_way * keywords_per_class > keywords_per_split:
             raise ValueError(
-                f"keywords_per_split={keywords_per_split} is too small for n_way * keywords_per_class="
-                f"{n_way * keywords_per_class} distinct keywords per task"
+                f"keywords_per_split={keywords_per_split} is too small for n_way * "
+                f"keywords_per_class={n_way * keywords_per_class} distinct keywords per task"
             )
         if not 1 <= keyword_hits <= min_len <= max_len:
             raise ValueError(
-                f"need 1 <= keyword_hits <= min_len <= max_len, got {keyword_hits}, {min_len}, {max_len}"
+                "need 1 <= keyword_hits <= min_len <= max_len, "
+                f"got {keyword_hits}, {min_len}, {max_len}"
             )
         self.split, self.n_way = split, n_way
         self.num_filler, self.keywords_per_split = num_filler, keywords_per_split
@@ -87,7 +88,8 @@ class TextTasks:
         return 1 + self.num_filler + 2 * self.keywords_per_split
 
     def sample_rules(self, num_tasks: int) -> torch.Tensor:
-        """Keywords of each class of ``num_tasks`` new tasks: ``[T, n_way, keywords_per_class]`` token ids."""
+        """Keywords of each class of ``num_tasks`` new tasks: ``[T, n_way, keywords_per_class]``
+        token ids."""
         draw = torch.rand(num_tasks, self.keywords_per_split, generator=self.generator).argsort(
             dim=1
         )
@@ -95,7 +97,8 @@ class TextTasks:
         return chosen.view(num_tasks, self.n_way, self.keywords_per_class)
 
     def sentences(self, rules: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Sentences of the given classes under ``rules [T, N, kpc]``: ``labels [T, M]`` -> ``[T, M, max_len]``."""
+        """Sentences of the given classes under ``rules [T, N, kpc]``: ``labels [T, M]`` ->
+        ``[T, M, max_len]``."""
         num_tasks, count = labels.shape
         g, shape = self.generator, (num_tasks, count)
         words = torch.randint(1, self.num_filler + 1, (*shape, self.max_len), generator=g)
@@ -111,17 +114,20 @@ class TextTasks:
         return words.masked_fill(torch.arange(self.max_len) >= lengths[..., None], 0)
 
     def balanced_labels(self, num_tasks: int, per_class: int) -> torch.Tensor:
-        """``per_class`` examples of each class, shuffled within each task: ``[T, n_way * per_class]``."""
+        """``per_class`` examples of each class, shuffled within each task:
+        ``[T, n_way * per_class]``."""
         labels = torch.arange(self.n_way).repeat_interleave(per_class).expand(num_tasks, -1)
         shuffle = torch.rand(labels.shape, generator=self.generator).argsort(dim=1)
         return labels.gather(1, shuffle)
 
     def sample(self, num_tasks: int, k_shot: int, k_query: int) -> TaskBatch:
-        """``num_tasks`` new tasks with ``k_shot`` support and ``k_query`` query sentences per class.
+        """``num_tasks`` new tasks with ``k_shot`` support and ``k_query`` query sentences per
+        class.
 
         Returns:
-            ``TaskBatch`` with ``support_x [T, N*k_shot, max_len]`` and ``query_x [T, N*k_query, max_len]``
-            token ids (``int64``, ``0`` = padding) and labels ``[T, N*K]`` in ``0 .. n_way - 1``.
+            ``TaskBatch`` with ``support_x [T, N*k_shot, max_len]`` and
+            ``query_x [T, N*k_query, max_len]`` token ids (``int64``, ``0`` = padding) and labels
+            ``[T, N*K]`` in ``0 .. n_way - 1``.
         """
         for name, value in (("num_tasks", num_tasks), ("k_shot", k_shot), ("k_query", k_query)):
             if not isinstance(value, int) or value < 1:
