@@ -89,8 +89,12 @@ def plotting_cells(path: Path) -> list[tuple[int, dict]]:
 @contextlib.contextmanager
 def served_site(directory: Path) -> Iterator[str]:
     """Serve ``directory`` on a free localhost port; yield its base URL."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    handler.log_message = lambda *args: None  # type: ignore[method-assign]
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # no line per request in the test log
+            pass
+
+    handler = functools.partial(Quiet, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
