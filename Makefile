@@ -38,11 +38,14 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
-## browser: Debian's chromium for the browser test (installed when missing and apt-get can)
+## browser: Debian's chromium and a CJK font (the chapters name terms in Chinese) for the
+##          browser test; installed when missing and apt-get can, else the test skips
 browser:
-	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
-	  && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
-	  || echo "chromium could not be installed: the browser test will skip"; }
+	@if ! command -v chromium >/dev/null || ! fc-list :lang=zh 2>/dev/null | grep -q .; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	  else echo "chromium could not be installed: the browser test will skip"; fi; \
+	fi
 
 ## test: lint, the strict book build (executes every chapter once), then one pytest run:
 ##       the unit tests, nbval over every chapter (its second execution), the checks of the

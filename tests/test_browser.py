@@ -6,7 +6,8 @@ Chromium through Playwright. MathJax is served from a local copy (the PyPI packa
 test runs offline and sees what a reader sees once the page has settled. Checked
 per page: every image loaded (non-zero natural size), no uncaught JavaScript error,
 MathJax ran and left no raw ``$$`` or ``\\(`` in the visible text, every cell that
-plots shows a figure, and a full-page screenshot is saved under
+plots shows a figure, no code block scrolls sideways in a 1280-pixel window, and a
+full-page screenshot is saved under
 ``_build/screenshots/`` for a person to look at.
 
 Without Chromium the test skips with the reason, unless ``METALEARN_REQUIRE_BROWSER=1``
@@ -67,6 +68,9 @@ VISIBLE_TEXT = """() => {
 IMAGES = """() => Array.from(document.querySelectorAll("article img")).map(img => ({
     src: img.getAttribute("src"), complete: img.complete, width: img.naturalWidth,
 }))"""
+WIDE_CODE = """() => Array.from(document.querySelectorAll("article div.cell div.cell_input pre"))
+    .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
+    .map(pre => pre.innerText.split("\\n").reduce((a, b) => (b.length > a.length ? b : a), ""))"""
 FIGURES_PER_CELL = """() => Array.from(document.querySelectorAll("article div.cell")).map(
     cell => cell.querySelectorAll(".cell_output img").length)"""
 
@@ -126,6 +130,7 @@ def pages(site, browser):
             "images": page.evaluate(IMAGES),
             "figures_per_cell": page.evaluate(FIGURES_PER_CELL),
             "math_nodes": page.locator("mjx-container").count(),
+            "wide_code": page.evaluate(WIDE_CODE),
         }
         page.screenshot(path=str(SCREENSHOTS / f"{Path(name).name}.png"), full_page=True)
         page.close()
@@ -162,6 +167,12 @@ def test_math_is_typeset(pages, name):
     if "$" in markdown:
         assert shown["mathjax"], f"{name}: the page has math but MathJax did not start"
         assert shown["math_nodes"] > 0, f"{name}: MathJax typeset no formula"
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_PAGES)
+def test_no_code_block_scrolls_sideways(pages, name):
+    """At a 1280-pixel-wide window every code cell fits: its longest line is shown whole."""
+    assert pages[name]["wide_code"] == [], f"{name}: code wider than its block"
 
 
 @pytest.mark.parametrize("name", NOTEBOOK_PAGES)
