@@ -11,15 +11,23 @@ Two folders per data set, kept apart so that source files may sit on a read-only
 ``<cache>`` is ``$METALEARN_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/metalearn``,
 else ``~/.cache/metalearn``. So with only ``METALEARN_CACHE_DIR`` set, downloads and
 decoded files share one folder; with ``METALEARN_DATA_DIR`` set too (a read-only copy
-of the data, say), the sources are read there and nothing is written there.
+of the data, say), the sources are read there and computed files are never written there.
+A download or extraction into a read-only folder is refused up front
+(:func:`check_writable`), and one that fails removes what it created (a temporary file,
+the folders made for it), so a failed load leaves the data folder as it found it.
+Archives are extracted all or nothing (:func:`extract_archive`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import stat
+import tarfile
 import tempfile
 import urllib.request
+import zipfile
 from pathlib import Path
 
 DATA_ENV_VAR = "METALEARN_DATA_DIR"
@@ -102,8 +110,13 @@ def fetch(url: str, md5: str, dest_dir: str | os.PathLike, filename: str | None 
     existing = find_local(dest_dir, filename, md5)
     if existing is not None:
         return existing
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=dest_dir, prefix=f".{filename}.", suffix=".part")
+    check_writable(dest_dir)
+    created = _make_folders(dest_dir)
+    try:
+        handle, temp_name = tempfile.mkstemp(dir=dest_dir, prefix=f".{filename}.", suffix=".part")
+    except BaseException:
+        _remove_folders(created)
+        raise
     temp_path = Path(temp_name)
     try:
         digest = hashlib.md5()
@@ -118,5 +131,106 @@ def fetch(url: str, md5: str, dest_dir: str | os.PathLike, filename: str | None 
         os.replace(temp_path, dest_dir / filename)
     except BaseException:  # also KeyboardInterrupt: never leave a partial file
         temp_path.unlink(missing_ok=True)
+        _remove_folders(created)  # nor the folders made for it
         raise
     return dest_dir / filename
+
+
+def check_writable(folder: str | os.PathLike) -> None:
+    """Refuse, before anything is written, a ``folder`` that is (or would be created in) a
+    read-only place: a read-only file system, no write permission, or no write bit at all (a
+    folder made read-only with ``chmod a-w``, respected here even for root, whom the system
+    would let write).
+
+    Raises:
+        PermissionError: the message names the read-only folder and the environment variables.
+    """
+    folder = Path(folder)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None:
+        return
+    mode = existing.stat().st_mode
+    read_only = (
+        not os.access(existing, os.W_OK | os.X_OK)
+        or not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+        or bool(getattr(os, "statvfs", None) and os.statvfs(existing).f_flag & os.ST_RDONLY)
+    )
+    if read_only:
+        raise PermissionError(
+            f"{existing} is read-only, so nothing is written to {folder}: put the files there "
+            f"by hand, or point {DATA_ENV_VAR} (sources) and {CACHE_ENV_VAR} (computed files) "
+            "at writable folders"
+        )
+
+
+def extract_archive(archive: str | os.PathLike, dest_dir: str | os.PathLike, folder: str) -> Path:
+    """Extract the tar or zip file ``archive``, which holds the top-level folder ``folder``, to
+    ``dest_dir/folder`` -- all or nothing.
+
+    The members go to a temporary folder inside ``dest_dir`` (tar: with the ``"data"`` filter,
+    which refuses absolute paths, ``..`` and links out; zip: with its own path sanitising); only
+    when every member is out is ``folder`` renamed into place, so an extraction that stops part
+    way (a refused member, Ctrl-C, a full disk) leaves no ``dest_dir/folder`` behind to be
+    mistaken for the data set. A file ``.extracted`` inside records the archive it came from.
+
+    Returns:
+        ``dest_dir/folder``.
+
+    Raises:
+        ValueError: ``archive`` does not contain ``folder/``, is neither a tar nor a zip file, is
+            damaged, or holds a member that would land outside ``dest_dir`` (refused); the
+            message names the archive. Nothing is left behind.
+        OSError, KeyboardInterrupt: the extraction stopped part way (a full disk, Ctrl-C);
+            nothing is left behind either.
+        PermissionError: ``dest_dir`` is read-only (see :func:`check_writable`).
+    """
+    archive, dest_dir = Path(archive), Path(dest_dir)
+    target = dest_dir / folder
+    check_writable(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(dir=dest_dir, prefix=f".{folder}.", suffix=".part"))
+    try:
+        try:
+            if tarfile.is_tarfile(archive):
+                with tarfile.open(archive) as tar:
+                    tar.extractall(temp, filter="data")
+            elif zipfile.is_zipfile(archive):
+                with zipfile.ZipFile(archive) as zipped:
+                    zipped.extractall(temp)
+            else:
+                raise ValueError(f"archive={str(archive)!r} is neither a tar nor a zip file")
+        except (tarfile.TarError, zipfile.BadZipFile, EOFError) as error:
+            raise ValueError(
+                f"archive={str(archive)!r} could not be extracted ({type(error).__name__}: "
+                f"{error}); nothing was extracted"
+            ) from error
+        if not (temp / folder).is_dir():
+            raise ValueError(f"archive={str(archive)!r} does not contain the folder {folder}/")
+        (temp / folder / EXTRACTED_MARKER).write_text(f"{archive.name}\n")
+        try:
+            os.replace(temp / folder, target)
+        except OSError:
+            if not target.is_dir():  # else another process finished first: use its copy
+                raise
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    return target
+
+
+EXTRACTED_MARKER = ".extracted"
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return those created, deepest first."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def _remove_folders(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first) where they are still empty."""
+    for path in folders:
+        try:
+            path.rmdir()
+        except OSError:
+            break

@@ -9,26 +9,36 @@ SMILES that RDKit cannot parse are never featurised as zeros: :func:`featurize`
 returns a mask, callers drop those molecules and report how many. RDKit's parse
 warnings are silenced only while parsing (``rdBase.BlockLogs``).
 
-The cache is one ``.npz`` file per (data key, settings) in a writable folder; it
-holds a row per SMILES ever asked for, so featurising only the molecules a run
-needs (the quick profile) and later more of them (the full profile) both reuse it.
+The cache is one ``.npz`` file per (data key, settings, RDKit version) in a writable
+folder; it holds a row per SMILES ever asked for, so featurising only the molecules a run
+needs (the quick profile) and later more of them (the full profile) both reuse it. It is
+written atomically with a sha256 of its contents (:mod:`metalearn.data.cache`) and checked
+on every read: a damaged file (bit flips, truncation) or one whose arrays disagree is logged,
+deleted and rebuilt. Malformed records -- a "SMILES" holding whitespace, a line break or a
+control character -- are never featurised or cached: they are marked invalid and counted.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import logging
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import rdkit
 from rdkit import Chem, rdBase
 from rdkit.Chem import Descriptors, rdFingerprintGenerator
 
-CACHE_VERSION = 2
+from metalearn.data.cache import discard, load_verified, save_verified
+from metalearn.data.records import smiles_problem
+
+CACHE_VERSION = 3
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,9 +72,16 @@ class Featurizer:
         return self.n_bits + len(self.descriptors)
 
     def key(self, data_key: str) -> str:
-        """A file-name-safe digest of ``data_key`` (e.g. the data file's md5) and these settings."""
+        """A file-name-safe digest of ``data_key`` (e.g. the data file's md5), these settings and
+        the RDKit version (another RDKit may hash another way)."""
         text = json.dumps(
-            {"data": data_key, "version": CACHE_VERSION, **asdict(self)}, sort_keys=True
+            {
+                "data": data_key,
+                "version": CACHE_VERSION,
+                "rdkit": rdkit.__version__,
+                **asdict(self),
+            },
+            sort_keys=True,
         )
         return hashlib.sha1(text.encode()).hexdigest()[:16]
 
@@ -94,7 +111,12 @@ class Features:
 
 
 def compute(smiles: Sequence[str], featurizer: Featurizer = Featurizer()) -> Features:
-    """Parse and featurise ``smiles`` with RDKit (no cache)."""
+    """Parse and featurise ``smiles`` with RDKit (no cache).
+
+    A malformed record (not a non-empty string of printable ASCII without whitespace, see
+    :func:`~metalearn.data.records.smiles_problem`) is marked invalid without being parsed:
+    RDKit would read ``"CCO\nCCN"`` as ethanol named "CCN".
+    """
     generator = rdFingerprintGenerator.GetMorganGenerator(
         radius=featurizer.radius, fpSize=featurizer.n_bits
     )
@@ -104,7 +126,7 @@ def compute(smiles: Sequence[str], featurizer: Featurizer = Featurizer()) -> Fea
     valid = np.zeros(len(smiles), dtype=bool)
     with rdBase.BlockLogs():  # silence "Explicit valence ..." while parsing, and only then
         for row, text in enumerate(smiles):
-            molecule = Chem.MolFromSmiles(text) if text else None
+            molecule = Chem.MolFromSmiles(text) if smiles_problem(text) is None else None
             if molecule is None:
                 continue
             fingerprints[row] = generator.GetFingerprintAsNumPy(molecule)
@@ -127,15 +149,35 @@ def featurize(
         cache_dir: a writable folder for the cache file, or ``None`` for no caching.
         data_key: names the data the molecules come from (e.g. its md5); with the settings it
             names the cache file, so a changed data file or setting never reads stale rows.
+
+    Malformed records (see :func:`compute`) are marked invalid, counted in a logged warning
+    and never written to the cache, so the cache never holds an inconsistent state.
+
+    Raises:
+        TypeError: ``smiles`` is a single string, or an entry is not a string (the message
+            names its index).
     """
+    if isinstance(smiles, (str, bytes)):
+        raise TypeError(f"smiles must be a sequence of SMILES strings, got one {type(smiles)}")
+    for index, text in enumerate(smiles):
+        if not isinstance(text, str):
+            raise TypeError(f"smiles[{index}] must be a str, got {type(text).__name__} {text!r}")
     unique = list(dict.fromkeys(smiles))
+    malformed = [text for text in unique if smiles_problem(text) is not None]
+    if malformed:
+        logger.warning(
+            "%d malformed SMILES record(s) marked invalid and not cached, e.g. %r: %s",
+            len(malformed),
+            malformed[0],
+            smiles_problem(malformed[0]),
+        )
     path = (
         Path(cache_dir) / f"features-{featurizer.key(data_key)}.npz"
         if cache_dir is not None
         else None
     )
     cached = _load(path, featurizer) if path is not None else {}
-    missing = [text for text in unique if text not in cached]
+    missing = [text for text in unique if text not in cached and smiles_problem(text) is None]
     if missing:
         new = compute(missing, featurizer)
         cached.update(
@@ -146,7 +188,12 @@ def featurize(
         )
         if path is not None:
             _save(path, cached)
-    rows = [cached[text] for text in smiles]
+    invalid = (
+        np.zeros(featurizer.n_bits, np.uint8),
+        np.zeros(len(featurizer.descriptors), np.float32),
+        False,
+    )
+    rows = [cached.get(text, invalid) for text in smiles]
     return Features(
         fingerprints=np.stack([row[0] for row in rows])
         if rows
@@ -159,35 +206,65 @@ def featurize(
 
 
 def _load(path: Path, featurizer: Featurizer) -> dict[str, tuple[np.ndarray, np.ndarray, bool]]:
-    if not path.is_file():
+    """The rows of the cache file ``path``; ``{}`` when it is absent, or damaged (then it is
+    logged and deleted: the rows are computed again)."""
+    payload = load_verified(path)
+    if payload is None:
         return {}
-    with np.load(
-        path, allow_pickle=False
-    ) as stored:  # each stored["name"] reads the file: once each
-        smiles, packed, descriptors, valid = (
-            stored[name] for name in ("smiles", "packed", "descriptors", "valid")
+    try:
+        return _rows(payload, featurizer)
+    except Exception as error:  # noqa: BLE001 - any inconsistent content means: rebuild
+        discard(path, f"unusable content: {type(error).__name__}: {error}")
+        return {}
+
+
+def _rows(payload: bytes, featurizer: Featurizer) -> dict[str, tuple[np.ndarray, np.ndarray, bool]]:
+    """Decode and check a cache payload: every array has a row per SMILES, of the right width."""
+    with np.load(io.BytesIO(payload), allow_pickle=False) as stored:
+        text, ends, packed, descriptors, valid = (
+            stored[name] for name in ("smiles", "ends", "packed", "descriptors", "valid")
         )
+    n = len(ends)
+    width = (featurizer.n_bits + 7) // 8
+    if (
+        text.dtype != np.uint8
+        or ends.dtype != np.int64
+        or packed.shape != (n, width)
+        or descriptors.shape != (n, len(featurizer.descriptors))
+        or valid.shape != (n,)
+        or (n and (ends[-1] != len(text) or (np.diff(ends, prepend=0) < 1).any()))
+        or (not n and len(text))
+    ):
+        raise ValueError(
+            f"arrays disagree: {n} SMILES, {len(text)} text bytes, packed {packed.shape}, "
+            f"descriptors {descriptors.shape}, valid {valid.shape}"
+        )
+    raw = text.tobytes()
+    texts = [raw[a:b].decode() for a, b in zip(np.r_[0, ends[:-1]], ends)]
+    bad = next((t for t in texts if smiles_problem(t) is not None), None)
+    if bad is not None or len(set(texts)) != n:
+        raise ValueError(f"malformed or repeated SMILES record {bad!r}")
     fingerprints = np.unpackbits(packed, axis=1, count=featurizer.n_bits)
-    texts = smiles.tobytes().decode().split("\n")
-    return {text: (fingerprints[i], descriptors[i], bool(valid[i])) for i, text in enumerate(texts)}
+    return {t: (fingerprints[i], descriptors[i], bool(valid[i])) for i, t in enumerate(texts)}
 
 
 def _save(path: Path, rows: dict[str, tuple[np.ndarray, np.ndarray, bool]]) -> None:
-    """Write atomically (temporary file, then rename): a reader never sees half a cache."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
+    """Write atomically with a checksum (:func:`~metalearn.data.cache.save_verified`): a reader
+    never sees half a cache. Each SMILES is stored with its end offset, never split on a
+    separator. A file that cannot be written is logged, not fatal (the rows are correct)."""
+    if not rows:
+        return
+    encoded = [text.encode() for text in rows]
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        smiles=np.frombuffer(b"".join(encoded), dtype=np.uint8),
+        ends=np.cumsum([len(e) for e in encoded], dtype=np.int64),
+        packed=np.packbits(np.stack([row[0] for row in rows.values()]), axis=1),
+        descriptors=np.stack([row[1] for row in rows.values()]),
+        valid=np.array([row[2] for row in rows.values()], dtype=bool),
+    )
     try:
-        with os.fdopen(handle, "wb") as out:
-            np.savez(
-                out,
-                smiles=np.frombuffer(
-                    "\n".join(rows).encode(), dtype=np.uint8
-                ),  # compact; SMILES hold no newline
-                packed=np.packbits(np.stack([row[0] for row in rows.values()]), axis=1),
-                descriptors=np.stack([row[1] for row in rows.values()]),
-                valid=np.array([row[2] for row in rows.values()], dtype=bool),
-            )
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+        save_verified(path, buffer.getvalue())
+    except OSError as error:
+        logger.warning("could not write the cache file %s (%s): not cached", path, error)

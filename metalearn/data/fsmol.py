@@ -16,8 +16,16 @@ Where the data come from, in this order (``<data>`` is
    :data:`FULL_URL` when absent. Its md5 is the named constant
    :data:`FULL_ARCHIVE_MD5`, which could not be verified offline and is therefore
    ``None``: set it (or pass ``md5=``) from figshare's published checksum before the
-   first download -- an unverified archive is never used.
+   first download -- an unverified archive is never used. The archive is extracted to a
+   temporary folder and renamed to ``fs-mol/`` only when complete, so a half-finished
+   extraction is never taken for the data set.
 ``source="auto"`` takes the full set when extracted, else the subset.
+
+Parsing is strict: a row whose ``active`` label is missing, empty, ``nan`` or not 0/1, or that
+has too few or too many fields, is refused with a ``ValueError`` naming the file, the row and
+the column -- never read as an inactive. A SMILES that is no valid record (empty, or holding
+whitespace or a line break) is kept as read and quarantined at featurisation: marked invalid,
+dropped and counted, never cached (:mod:`metalearn.data.featurize`).
 
 Features (Morgan fingerprints) are computed by :mod:`metalearn.data.featurize` and
 cached in :func:`derived_dir("fsmol") <metalearn.data.download.derived_dir>`.
@@ -31,6 +39,7 @@ import hashlib
 import json
 import os
 import tarfile
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +48,17 @@ from typing import TYPE_CHECKING, Iterable, Literal
 import numpy as np
 import torch
 
-from metalearn.data.download import DATA_ENV_VAR, cache_dir, derived_dir, fetch, find_local
+from metalearn.data.cache import digest
+from metalearn.data.download import (
+    DATA_ENV_VAR,
+    EXTRACTED_MARKER,
+    cache_dir,
+    derived_dir,
+    extract_archive,
+    fetch,
+    find_local,
+)
+from metalearn.data.records import parse_label, parse_optional_float
 from metalearn.tasks.fsmol_protocol import MoleculeTask
 
 if TYPE_CHECKING:
@@ -82,7 +101,9 @@ class Assay:
 
 @dataclass(frozen=True)
 class FSMol:
-    """FS-Mol's assays by split, and which data they came from (``source``, ``md5``)."""
+    """FS-Mol's assays by split, and which data they came from: ``source`` (``"subset"`` or
+    ``"full"``) and ``md5``, a key of the data's *contents* -- the subset file's md5, or for the
+    extracted full set ``"full-"`` and a sha256 of its task files' names and bytes."""
 
     assays: dict[str, list[Assay]]
     source: str
@@ -114,7 +135,8 @@ def load_fsmol(
     folder = Path(data_dir).expanduser() if data_dir is not None else cache_dir("fsmol")
     if source == "full" or (source == "auto" and (folder / FULL_FOLDER).is_dir()):
         root = extract_full(folder)
-        return FSMol(read_full(root), "full", FULL_ARCHIVE_MD5 or _listing_digest(root))
+        assays, key = _read_full(root)
+        return FSMol(assays, "full", key)
     subset = find_local(folder, SUBSET_FILE, SUBSET_MD5)
     if subset is None:
         raise FileNotFoundError(
@@ -126,10 +148,18 @@ def load_fsmol(
 
 
 def read_subset(path: str | os.PathLike) -> dict[str, list[Assay]]:
-    """Parse the subset's CSV (optionally gzipped) into assays by split, each sorted by name."""
+    """Parse the subset's CSV (optionally gzipped) into assays by split, each sorted by name.
+
+    Raises:
+        ValueError: a column is missing from the header, or a row is malformed: too few or
+            too many fields, an unknown ``split``, an empty ``assay``, an ``active`` label that is
+            not 0 or 1 (empty and ``nan`` included), or a ``log_activity`` that is neither a
+            number nor empty. The message names the file, the row (1 = the first after the
+            header; and its line in the file) and the column; nothing is returned or cached.
+    """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    rows: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
+    rows: dict[tuple[str, str], list[tuple[str, bool, float, str]]] = defaultdict(list)
     with opener(path, "rt", newline="") as stream:
         reader = csv.DictReader(stream)
         missing = set(SUBSET_COLUMNS) - set(reader.fieldnames or ())
@@ -138,20 +168,43 @@ def read_subset(path: str | os.PathLike) -> dict[str, list[Assay]]:
                 f"path={str(path)!r} lacks the column(s) {sorted(missing)}; "
                 f"expected {SUBSET_COLUMNS}"
             )
-        for row in reader:
+        width = len(reader.fieldnames or ())
+        for number, row in enumerate(reader, start=1):
+            where = f"{path}, row {number} (line {reader.line_num})"
+            extra = row.get(None)  # type: ignore[call-overload]
+            if extra is not None:
+                raise ValueError(
+                    f"{where}: {width + len(extra)} fields, expected {width} "
+                    f"({', '.join(reader.fieldnames or ())})"
+                )
+            short = [column for column in SUBSET_COLUMNS if row[column] is None]
+            if short:
+                raise ValueError(
+                    f"{where}, column {short[0]!r}: missing (the row has too few fields, "
+                    f"expected {width})"
+                )
             if row["split"] not in SPLITS:
                 raise ValueError(
-                    f"path={str(path)!r}: split {row['split']!r} is not one of {SPLITS}"
+                    f"{where}, column 'split': split {row['split']!r} is not one of {SPLITS}"
                 )
-            rows[row["split"], row["assay"]].append(row)
+            if not row["assay"].strip():
+                raise ValueError(f"{where}, column 'assay': empty, expected an assay name")
+            rows[row["split"], row["assay"]].append(
+                (
+                    row["smiles"],
+                    parse_label(row["active"], f"{where}, column 'active'"),
+                    parse_optional_float(row["log_activity"], f"{where}, column 'log_activity'"),
+                    row["assay_type"],
+                )
+            )
     return _by_split(
         Assay(
             name=assay,
             split=split,
-            assay_type=group[0]["assay_type"],
-            smiles=tuple(row["smiles"] for row in group),
-            active=np.array([float(row["active"]) > 0.5 for row in group], dtype=bool),
-            log_activity=np.array([_float(row["log_activity"]) for row in group], dtype=np.float32),
+            assay_type=group[0][3],
+            smiles=tuple(record[0] for record in group),
+            active=np.array([record[1] for record in group], dtype=bool),
+            log_activity=np.array([record[2] for record in group], dtype=np.float32),
         )
         for (split, assay), group in rows.items()
     )
@@ -159,41 +212,105 @@ def read_subset(path: str | os.PathLike) -> dict[str, list[Assay]]:
 
 def read_task_file(path: str | os.PathLike, split: str) -> Assay:
     """One FS-Mol ``<assay>.jsonl.gz`` file: a JSON object per molecule with ``SMILES``,
-    ``Property`` (the active label, "1.0" / "0.0"), ``LogRegressionProperty`` and ``AssayType``."""
+    ``Property`` (the active label, "1.0" / "0.0"), ``LogRegressionProperty`` and ``AssayType``.
+
+    Raises:
+        ValueError: the file is not a complete gzip file (truncated or damaged), a line is not a
+            JSON object, or a record lacks ``SMILES`` or ``Property`` or has a malformed value;
+            the message names the file, the row (line) and the field.
+    """
     path = Path(path)
-    with gzip.open(path, "rt") as stream:
-        records = [json.loads(line) for line in stream if line.strip()]
+    return _parse_task_file(path, path.read_bytes(), split)
+
+
+def _parse_task_file(path: Path, data: bytes, split: str) -> Assay:
+    """:func:`read_task_file` of the bytes ``data`` read from ``path``."""
+    try:
+        text = gzip.decompress(data).decode("utf-8")
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{path} is not a complete gzip file of UTF-8 text ({type(error).__name__}: {error}); "
+            "a truncated or damaged copy: replace it, or delete the extracted folder to extract "
+            "it again"
+        ) from None
+    smiles, active, log_activity, assay_type = [], [], [], ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}, row {number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{where}: not valid JSON ({error})") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{where}: got {type(record).__name__}, expected a JSON object")
+        for key in ("SMILES", "Property"):
+            if key not in record:
+                raise ValueError(f"{where}, column {key!r}: missing")
+        if not isinstance(record["SMILES"], str):
+            raise ValueError(
+                f"{where}, column 'SMILES': got {record['SMILES']!r}, expected a SMILES string"
+            )
+        smiles.append(record["SMILES"])
+        active.append(parse_label(record["Property"], f"{where}, column 'Property'"))
+        log_activity.append(
+            parse_optional_float(
+                record.get("LogRegressionProperty"), f"{where}, column 'LogRegressionProperty'"
+            )
+        )
+        if len(smiles) == 1:
+            assay_type = str(record.get("AssayType", ""))
     return Assay(
         name=path.name.removesuffix(".jsonl.gz"),
         split=split,
-        assay_type=str(records[0].get("AssayType", "")) if records else "",
-        smiles=tuple(record["SMILES"] for record in records),
-        active=np.array([float(record["Property"]) > 0.5 for record in records], dtype=bool),
-        log_activity=np.array(
-            [_float(record.get("LogRegressionProperty")) for record in records], dtype=np.float32
-        ),
+        assay_type=assay_type,
+        smiles=tuple(smiles),
+        active=np.array(active, dtype=bool),
+        log_activity=np.array(log_activity, dtype=np.float32),
     )
 
 
 def read_full(root: str | os.PathLike) -> dict[str, list[Assay]]:
     """Every ``<root>/<split>/*.jsonl.gz`` (FS-Mol's extracted archive) as assays by split."""
-    root = Path(root)
-    return _by_split(
-        read_task_file(path, split)
+    return _read_full(Path(root))[0]
+
+
+def _read_full(root: Path) -> tuple[dict[str, list[Assay]], str]:
+    """:func:`read_full`, and ``"full-"`` + a sha256 of the task files' names and bytes (read
+    once for both), the key of the data's contents."""
+    files = [
+        (f"{split}/{path.name}", path, split)
         for split in SPLITS
         for path in sorted((root / split).glob("*.jsonl.gz"))
-    )
+    ]
+    assays, parts = [], []
+    for name, path, split in files:  # one file in memory at a time
+        data = path.read_bytes()
+        parts += [name, hashlib.sha256(data).hexdigest()]
+        assays.append(_parse_task_file(path, data, split))
+    return _by_split(assays), "full-" + digest(*parts)  # = cache.files_digest of the files
 
 
 def extract_full(data_dir: str | os.PathLike, md5: str | None = None) -> Path:
     """``data_dir/fs-mol``, downloading (md5-checked) and extracting the official archive if needed.
 
+    The extraction goes to a temporary folder that is renamed to ``fs-mol`` only when complete
+    (:func:`~metalearn.data.download.extract_archive`). A ``fs-mol`` folder that this package
+    did not extract but that sits beside ``fsmol.tar`` is compared with the archive's listing
+    first: an earlier extraction that stopped part way is refused, never used.
+
     Raises:
         ValueError: the archive must be downloaded or checked but no md5 is known (``md5`` and
-            :data:`FULL_ARCHIVE_MD5` are both ``None``).
+            :data:`FULL_ARCHIVE_MD5` are both ``None``); or ``fs-mol`` is an incomplete
+            extraction of the archive beside it (the message names the folder to delete).
+        FileNotFoundError: the archive is needed but can be neither found nor downloaded (no
+            network, or ``data_dir`` is read-only); the message says where to put it.
+        OSError: the extraction failed (a full disk, say); nothing extracted is left behind.
     """
-    root = Path(data_dir) / FULL_FOLDER
+    data_dir = Path(data_dir)
+    root = data_dir / FULL_FOLDER
     if root.is_dir():
+        _check_complete(root, data_dir / FULL_ARCHIVE)
         return root
     md5 = md5 or FULL_ARCHIVE_MD5
     if md5 is None:
@@ -202,12 +319,38 @@ def extract_full(data_dir: str | os.PathLike, md5: str | None = None) -> Path:
             "md5=<its md5 from figshare> or set metalearn.data.fsmol.FULL_ARCHIVE_MD5 -- an "
             "unverified download is never used"
         )
-    archive = fetch(FULL_URL, md5, data_dir, FULL_ARCHIVE)
-    with tarfile.open(archive) as tar:
-        tar.extractall(data_dir, filter="data")
-    if not root.is_dir():
-        raise ValueError(f"{archive} did not contain the folder {FULL_FOLDER}/")
-    return root
+    try:
+        archive = fetch(FULL_URL, md5, data_dir, FULL_ARCHIVE)
+    except OSError as error:
+        raise FileNotFoundError(
+            f"FS-Mol's full set is not in data_dir={str(data_dir)!r} and could not be downloaded "
+            f"({error}). Put {FULL_ARCHIVE} (md5 {md5}, from {FULL_URL}) into that folder, or "
+            f"point {DATA_ENV_VAR} at a folder whose 'fsmol' subfolder holds it."
+        ) from error
+    return extract_archive(archive, data_dir, FULL_FOLDER)
+
+
+def _check_complete(root: Path, archive: Path) -> None:
+    """Refuse ``root`` when it is an incomplete extraction of ``archive`` (files missing or of
+    another size). A folder this package extracted (it holds the marker) is complete."""
+    if (root / EXTRACTED_MARKER).is_file() or not archive.is_file():
+        return
+    try:
+        with tarfile.open(archive) as tar:
+            members = [m for m in tar if m.isfile()]
+    except (tarfile.TarError, OSError):
+        return  # not a readable tar: nothing to compare with
+    parent = root.parent
+    for member in members:
+        path = parent / member.name
+        if member.name.startswith(f"{FULL_FOLDER}/") and (
+            not path.is_file() or path.stat().st_size != member.size
+        ):
+            raise ValueError(
+                f"{root} is an incomplete extraction of {archive}: {member.name} is missing or "
+                f"of another size than in the archive ({member.size} bytes). Delete the folder "
+                f"{root} and load again to extract the archive afresh."
+            )
 
 
 def featurize_assays(
@@ -245,19 +388,3 @@ def _by_split(assays: Iterable[Assay]) -> dict[str, list[Assay]]:
     for assay in assays:
         by_split[assay.split].append(assay)
     return {split: sorted(group, key=lambda a: a.name) for split, group in by_split.items()}
-
-
-def _listing_digest(root: Path) -> str:
-    """Stands in for the archive's md5 (cache key) when none is recorded: the task files' names
-    and sizes."""
-    listing = sorted(
-        (str(p.relative_to(root)), p.stat().st_size) for p in root.glob("*/*.jsonl.gz")
-    )
-    return "full-" + hashlib.md5(json.dumps(listing).encode()).hexdigest()
-
-
-def _float(text: object) -> float:
-    try:
-        return float(text)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return float("nan")

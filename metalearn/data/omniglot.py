@@ -13,7 +13,10 @@ Images are resized to 28x28 with PIL's antialiasing Lanczos filter and inverted,
 strokes are bright (255) on a dark (0) background, as ``uint8``. Decoding happens once;
 the result is cached as a tensor file in :func:`derived_dir("omniglot")
 <metalearn.data.download.derived_dir>` (``$METALEARN_CACHE_DIR/omniglot``, writable),
-named after the source files' md5s, and reloaded in about a second.
+named after the *contents* of the sources (a zip's verified md5; for an extracted folder a
+sha256 of every file's name and bytes, so a file changed in place is decoded afresh), and
+reloaded in about a second. The file carries a sha256 of itself and is checked on every read
+(:mod:`metalearn.data.cache`): a damaged one is logged, deleted and decoded again.
 
 Splits by alphabet, so meta-test characters come from alphabets never seen in
 meta-training. With the full set: Lake et al.'s own split — the 30 background
@@ -25,19 +28,19 @@ Rotations by 90, 180 and 270 degrees then make new classes, as in Finn et al. (2
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import re
-import tempfile
 import urllib.error
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from PIL import Image
 
+from metalearn.data.cache import cached, digest, folder_digest
 from metalearn.data.download import DATA_ENV_VAR, cache_dir, derived_dir, fetch, find_local
 from metalearn.tasks.batch import TaskBatch
 
@@ -53,6 +56,9 @@ SMALL = {
 RUNS = {"all_runs": "e8996daecdf12afeeb4a53a179f06b19"}
 RUNS_URL = URL + "one-shot-classification/"
 SIZE = 28
+CACHE_VERSION = 2
+_IMAGE_SUFFIXES = (".png",)
+_RUNS_SUFFIXES = (".png", ".txt")
 _IMAGE_PATH = re.compile(r"(?:^|/)([^/]+)/(character\d+)/([^/]+\.png)$")
 
 
@@ -74,9 +80,21 @@ class ImageSet:
         return {name.split("/")[0] for name in self.class_names}
 
 
-def decode(png: bytes) -> torch.Tensor:
-    """A 105x105 Omniglot PNG -> ``[28, 28]`` uint8, antialiased, strokes bright."""
-    image = Image.open(io.BytesIO(png)).convert("L").resize((SIZE, SIZE), Image.Resampling.LANCZOS)
+def decode(png: bytes, name: str = "<bytes>") -> torch.Tensor:
+    """A 105x105 Omniglot PNG -> ``[28, 28]`` uint8, antialiased, strokes bright.
+
+    Raises:
+        ValueError: ``png`` is not a readable image; the message names it (``name``: the file,
+            or the zip and its member).
+    """
+    try:
+        with Image.open(io.BytesIO(png)) as opened:
+            image = opened.convert("L").resize((SIZE, SIZE), Image.Resampling.LANCZOS)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise ValueError(
+            f"{name} is not a readable PNG image ({type(error).__name__}: {error}); "
+            "replace the file (or the archive holding it)"
+        ) from None
     return 255 - torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).view(SIZE, SIZE)
 
 
@@ -98,20 +116,19 @@ def read_files(source: Path, suffixes: tuple[str, ...] = (".png",)) -> dict[str,
         }
 
 
-def _locate(data_dir: Path, names: dict[str, str]) -> list[tuple[Path, str]] | None:
+def _locate(
+    data_dir: Path, names: dict[str, str], suffixes: tuple[str, ...] = _IMAGE_SUFFIXES
+) -> list[tuple[Path, str]] | None:
     """``[(path, key)]`` for every name as a checked zip or an extracted folder, or ``None`` if
-    one is missing."""
+    one is missing. The key is content-addressed: the zip's verified md5, or a sha256 of the
+    names and bytes of the folder's files ending in ``suffixes`` (never names and sizes only)."""
     found = []
     for name, md5 in names.items():
         zipped = find_local(data_dir, f"{name}.zip", md5)
         if zipped is not None:
             found.append((zipped, md5))
         elif (data_dir / name).is_dir():
-            listing = "\n".join(
-                f"{p.relative_to(data_dir)}:{p.stat().st_size}"
-                for p in sorted((data_dir / name).rglob("*.png"))
-            )
-            found.append((data_dir / name, hashlib.md5(listing.encode()).hexdigest()))
+            found.append((data_dir / name, "folder-" + folder_digest(data_dir / name, suffixes)))
         else:
             return None
     return found
@@ -133,21 +150,55 @@ def _obtain(
         ) from error
 
 
-def _cached(sources: list[tuple[Path, str]], build) -> dict:
-    """``build(sources)`` once, then reloaded from a tensor file named after the sources' keys."""
-    key = hashlib.md5("".join(k for _, k in sources).encode()).hexdigest()[:16]
-    path = derived_dir("omniglot") / f"decoded{SIZE}-{key}.pt"
-    if path.is_file():
-        return torch.load(path, weights_only=True)
-    content = build(sources)
-    handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    os.close(handle)
-    try:
-        torch.save(content, temp)
-        os.replace(temp, path)
-    finally:
-        Path(temp).unlink(missing_ok=True)
-    return content
+def _cached(sources: list[tuple[Path, str]], build, check) -> dict:
+    """``build(sources)`` once, then reloaded from a tensor file named after the sources'
+    content keys, the decoder (``build``'s name, :data:`SIZE`, :data:`CACHE_VERSION`), and
+    checked on every read: by its sha256, then by ``check`` (raises if the structure is wrong).
+    A damaged file is logged, deleted and rebuilt (:func:`metalearn.data.cache.cached`)."""
+    key = digest(build.__name__, str(SIZE), str(CACHE_VERSION), *(k for _, k in sources))
+    path = derived_dir("omniglot") / f"decoded{SIZE}-{key[:16]}.pt"
+
+    def to_bytes(content: dict) -> bytes:
+        buffer = io.BytesIO()
+        torch.save(content, buffer)
+        return buffer.getvalue()
+
+    def from_bytes(payload: bytes) -> dict:
+        content = torch.load(io.BytesIO(payload), weights_only=True)
+        check(content)
+        return content
+
+    return cached(path, lambda: build(sources), to_bytes, from_bytes)
+
+
+def _check_characters(decoded: dict) -> None:
+    """Raise unless ``decoded`` is :func:`_decode_characters`' structure with consistent sizes."""
+    images, character, names = decoded["images"], decoded["character"], decoded["names"]
+    m = images.shape[0]
+    if (
+        images.dtype != torch.uint8
+        or tuple(images.shape[1:]) != (SIZE, SIZE)
+        or character.shape != (m,)
+        or character.dtype != torch.int64
+        or not m
+        or len(decoded["origins"]) != len(names)
+        or int(character.min()) < 0
+        or int(character.max()) >= len(names)
+    ):
+        raise ValueError("decoded images, labels and names disagree")
+
+
+def _check_runs(runs: dict) -> None:
+    """Raise unless ``runs`` is :func:`_decode_runs`' structure: 20 runs of 20 images each."""
+    if (
+        tuple(runs["support"].shape) != (20, 20, SIZE, SIZE)
+        or tuple(runs["query"].shape) != (20, 20, SIZE, SIZE)
+        or runs["support"].dtype != torch.uint8
+        or runs["query"].dtype != torch.uint8
+        or tuple(runs["query_y"].shape) != (20, 20)
+        or not bool(((runs["query_y"] >= 0) & (runs["query_y"] < 20)).all())
+    ):
+        raise ValueError("decoded runs have the wrong shapes")
 
 
 def _decode_characters(sources: list[tuple[Path, str]]) -> dict:
@@ -164,7 +215,9 @@ def _decode_characters(sources: list[tuple[Path, str]]) -> dict:
             if name not in characters:
                 characters[name] = len(characters)
                 origins.append(origin)
-            images.append(decode(png))
+            images.append(
+                decode(png, str(source / path) if source.is_dir() else f"{source}: {path}")
+            )
             character_of.append(characters[name])
     if not images:
         raise ValueError(
@@ -230,8 +283,10 @@ def load_omniglot(
         ``(meta_train, meta_test)`` image sets with disjoint alphabets.
 
     Raises:
-        FileNotFoundError: no local copy and no download; the message says where to put the files.
-        ValueError: a local zip has the wrong checksum (the message names it).
+        FileNotFoundError: no local copy and no download (no network, or a read-only data
+            folder, which is never written to); the message says where to put the files.
+        ValueError: a local zip has the wrong checksum, or an image in it is not a readable PNG
+            (the message names the file).
     """
     data_dir = Path(data_dir) if data_dir is not None else cache_dir("omniglot")
     sources = (
@@ -239,7 +294,7 @@ def load_omniglot(
         or _locate(data_dir, SMALL)
         or _obtain(data_dir, FULL, URL, download)
     )
-    decoded = _cached(sources, _decode_characters)
+    decoded = _cached(sources, _decode_characters, _check_characters)
     alphabet_of = [name.split("/")[0] for name in decoded["names"]]
     if "images_evaluation" in decoded["origins"]:
         test = sorted(
@@ -252,32 +307,92 @@ def load_omniglot(
     return _image_set(decoded, train_chars, rotations), _image_set(decoded, test_chars, rotations)
 
 
+RUNS_LAYOUT = (
+    "[<folder>/]runNN/training/classNN.png, runNN/test/itemNN.png and runNN/class_labels.txt "
+    "for NN = 01..20 (class_labels.txt: lines 'runNN/test/itemMM.png runNN/training/classKK.png')"
+)
+_ANSWER = re.compile(r"^run(\d\d)/test/item(\d\d)\.png\s+run(\d\d)/training/class(\d\d)\.png$")
+
+
 def _decode_runs(sources: list[tuple[Path, str]]) -> dict:
-    files = read_files(sources[0][0], (".png", ".txt"))
-    prefix = next(name for name in files if "run01/" in name).split("run01/")[0]
+    """Decode Lake et al.'s 20 one-shot runs from a zip or folder in the official layout.
+
+    Raises:
+        ValueError: the layout differs from :data:`RUNS_LAYOUT`, a file is missing or a line of a
+            ``class_labels.txt`` is malformed; the message names the source and the file.
+    """
+    source = sources[0][0]
+    files = read_files(source, _RUNS_SUFFIXES)
+    prefixes = sorted({name.split("run01/")[0] for name in files if "run01/" in name})
+    if len(prefixes) != 1:
+        raise ValueError(
+            f"{source} does not have the layout of Lake et al.'s one-shot runs: "
+            + ("no folder run01/" if not prefixes else f"run01/ appears under {prefixes}")
+            + f"; expected {RUNS_LAYOUT}"
+        )
+    prefix = prefixes[0]
+
+    def member(name: str) -> bytes:
+        if name not in files:
+            raise ValueError(f"{source} lacks {name}; expected {RUNS_LAYOUT}")
+        return files[name]
+
     support, query, query_label = [], [], []
     for run in range(1, 21):
         base = f"{prefix}run{run:02d}/"
         support.append(
-            torch.stack([decode(files[f"{base}training/class{c:02d}.png"]) for c in range(1, 21)])
+            torch.stack(
+                [
+                    decode(member(name), f"{source}: {name}")
+                    for name in (f"{base}training/class{c:02d}.png" for c in range(1, 21))
+                ]
+            )
         )
         query.append(
-            torch.stack([decode(files[f"{base}test/item{i:02d}.png"]) for i in range(1, 21)])
+            torch.stack(
+                [
+                    decode(member(name), f"{source}: {name}")
+                    for name in (f"{base}test/item{i:02d}.png" for i in range(1, 21))
+                ]
+            )
         )
-        # Lines such as "run01/test/item01.png run01/training/class08.png": item 1 shows class 8.
-        answers = dict(
-            line.split()
-            for line in files[f"{base}class_labels.txt"].decode().splitlines()
-            if line.strip()
-        )
-        query_label.append(
-            [int(answers[f"run{run:02d}/test/item{i:02d}.png"][-6:-4]) - 1 for i in range(1, 21)]
-        )
+        query_label.append(_run_answers(source, f"{base}class_labels.txt", member, run))
     return {
         "support": torch.stack(support),
         "query": torch.stack(query),
         "query_y": torch.tensor(query_label),
     }
+
+
+def _run_answers(source: Path, name: str, member: Callable[[str], bytes], run: int) -> list[int]:
+    """The class (0..19) of each of run ``run``'s 20 query items, from ``class_labels.txt``.
+
+    Lines such as ``run01/test/item01.png run01/training/class08.png``: item 1 shows class 8.
+    """
+    answers: dict[int, int] = {}
+    try:
+        text = member(name).decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{source}: {name} is not UTF-8 text ({error})") from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        match = _ANSWER.match(line.strip())
+        if match is None or int(match[1]) != run or int(match[3]) != run:
+            raise ValueError(
+                f"{source}: {name}, line {number}: got {line.strip()!r}, expected "
+                f"'run{run:02d}/test/itemMM.png run{run:02d}/training/classKK.png'"
+            )
+        item, label = int(match[2]), int(match[4])
+        if not (1 <= item <= 20 and 1 <= label <= 20):
+            raise ValueError(
+                f"{source}: {name}, line {number}: item {item} or class {label} not in 1..20"
+            )
+        answers[item] = label - 1
+    absent = [i for i in range(1, 21) if i not in answers]
+    if absent:
+        raise ValueError(f"{source}: {name} gives no class for the item(s) {absent}")
+    return [answers[i] for i in range(1, 21)]
 
 
 def omniglot_runs(data_dir: str | os.PathLike | None = None, *, download: bool = True) -> TaskBatch:
@@ -286,10 +401,16 @@ def omniglot_runs(data_dir: str | os.PathLike | None = None, *, download: bool =
     Returns:
         ``support_x [20, 20, 1, 28, 28]`` (one drawing per class, ``support_y = 0..19``),
         ``query_x [20, 20, 1, 28, 28]`` and ``query_y [20, 20]``, as floats in ``[0, 1]``.
+
+    Raises:
+        FileNotFoundError: no local copy and no download; the message says where to put it.
+        ValueError: ``all_runs`` (zip or folder) has another layout than :data:`RUNS_LAYOUT`, a
+            file is missing or unreadable, or a ``class_labels.txt`` line is malformed; the
+            message names the source, the file and (for a label) the line.
     """
     data_dir = Path(data_dir) if data_dir is not None else cache_dir("omniglot")
-    sources = _locate(data_dir, RUNS) or _obtain(data_dir, RUNS, RUNS_URL, download)
-    runs = _cached(sources, _decode_runs)
+    sources = _locate(data_dir, RUNS, _RUNS_SUFFIXES) or _obtain(data_dir, RUNS, RUNS_URL, download)
+    runs = _cached(sources, _decode_runs, _check_runs)
     support_y = torch.arange(20).expand(20, 20).clone()
     return TaskBatch(
         runs["support"].unsqueeze(2) / 255.0,

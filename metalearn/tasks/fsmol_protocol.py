@@ -93,42 +93,15 @@ def stratified_split(
             without both classes.
     """
     labels = np.asarray(labels).astype(np.int64).reshape(-1)
-    n = labels.shape[0]
-    if isinstance(support_size, bool) or not isinstance(support_size, int) or support_size < 2:
-        raise ValueError(f"support_size must be an int >= 2, got {support_size!r}")
-    if query_size is not None and (
-        isinstance(query_size, bool) or not isinstance(query_size, int) or query_size < 2
-    ):
-        raise ValueError(f"query_size must be an int >= 2 or None, got {query_size!r}")
-    wanted_query = n - support_size if query_size is None else query_size
-    if support_size + max(wanted_query, 2) > n:
-        raise SamplingError(
-            f"support_size={support_size} (+ query_size={wanted_query}) is too large for an "
-            f"assay of {n} molecules: the query set needs at least 2"
-        )
+    _check_size("support_size", support_size)
+    if query_size is not None:
+        _check_size("query_size", query_size, "or None")
+    if labels.size and (labels.min() < 0 or labels.max() > 1):
+        raise ValueError(f"labels must be 0 or 1, got values in {labels.min()}..{labels.max()}")
     counts = np.bincount(labels, minlength=2)
-    if len(counts) > 2:
-        raise ValueError(f"labels must be 0 or 1, got values up to {labels.max()}")
-    if counts.min() < 2:
-        raise SamplingError(
-            f"the assay has {counts[1]} actives and {counts[0]} inactives; "
-            "a stratified split needs 2 of each"
-        )
-    # Each fold gets the assay's active fraction, rounded (what sklearn's StratifiedShuffleSplit,
-    # used by FS-Mol, does up to tie-breaking; numpy here because it is ~100x faster for
-    # meta-training batches).
-    support_actives = round(support_size * counts[1] / n)
-    query_actives = (
-        counts[1] - support_actives if query_size is None else round(query_size * counts[1] / n)
+    support_actives, query_actives, wanted_query = fold_sizes(
+        int(counts[0]), int(counts[1]), support_size, query_size
     )
-    for fold, size, actives in (
-        ("support", support_size, support_actives),
-        ("query", wanted_query, query_actives),
-    ):
-        if not 0 < actives < size:
-            raise SamplingError(
-                f"the {fold} set of {size} would hold {actives} actives; it needs both classes"
-            )
     rng = np.random.default_rng(seed)
     actives, inactives = (
         rng.permutation(np.flatnonzero(labels == 1)),
@@ -142,12 +115,69 @@ def stratified_split(
             inactives[support_inactives : support_inactives + wanted_query - query_actives],
         ]
     )
-    if len(query_idx) != wanted_query:
-        raise SamplingError(
-            f"the assay has too few molecules of a class for query_size={wanted_query}"
-        )
     support_idx, query_idx = rng.permutation(support_idx), rng.permutation(query_idx)
     return support_idx, query_idx
+
+
+def _check_size(name: str, value: object, alternative: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise ValueError(
+            f"{name} must be an int >= 2{' ' + alternative if alternative else ''}, got {value!r}"
+        )
+
+
+def fold_sizes(
+    inactives: int, actives: int, support_size: int, query_size: int | None = None
+) -> tuple[int, int, int]:
+    """How many actives the support and query sets of a stratified split get, and the query size:
+    ``(support_actives, query_actives, query_size)``.
+
+    Whether an assay can be split depends only on its class counts, never on the draw's seed:
+    so feasibility is decided here, up front, for every seed at once.
+
+    Raises:
+        SamplingError (a ValueError): no split exists -- the assay is too small, has fewer than 2
+            molecules of a class, a fold would lack a class, or a class has too few molecules for
+            both folds; the message gives the sizes.
+    """
+    n = inactives + actives
+    wanted_query = n - support_size if query_size is None else query_size
+    if support_size + max(wanted_query, 2) > n:
+        raise SamplingError(
+            f"support_size={support_size} (+ query_size={wanted_query}) is too large for an "
+            f"assay of {n} molecules: the query set needs at least 2"
+        )
+    if min(actives, inactives) < 2:
+        raise SamplingError(
+            f"the assay has {actives} actives and {inactives} inactives; "
+            "a stratified split needs 2 of each"
+        )
+    # Each fold gets the assay's active fraction, rounded (what sklearn's StratifiedShuffleSplit,
+    # used by FS-Mol, does up to tie-breaking; numpy here because it is ~100x faster for
+    # meta-training batches).
+    support_actives = round(support_size * actives / n)
+    query_actives = (
+        actives - support_actives if query_size is None else round(query_size * actives / n)
+    )
+    for fold, size, fold_actives in (
+        ("support", support_size, support_actives),
+        ("query", wanted_query, query_actives),
+    ):
+        if not 0 < fold_actives < size:
+            raise SamplingError(
+                f"the {fold} set of {size} would hold {fold_actives} actives; it needs both classes"
+            )
+    if (
+        support_actives + query_actives > actives
+        or support_size - support_actives + wanted_query - query_actives > inactives
+    ):
+        raise SamplingError(
+            f"the assay has too few molecules of a class for query_size={wanted_query}: "
+            f"{actives} actives and {inactives} inactives, the folds need "
+            f"{support_actives + query_actives} and "
+            f"{support_size + wanted_query - support_actives - query_actives}"
+        )
+    return support_actives, query_actives, wanted_query
 
 
 class AssaySampler:
@@ -155,8 +185,15 @@ class AssaySampler:
     and query of ``Q``.
 
     Calling it returns a :class:`TaskBatch` with ``support_x [T, S, F]``, ``support_y [T, S]``,
-    ``query_x [T, Q, F]``, ``query_y [T, Q]``. Only assays with at least ``S + Q`` molecules and
-    2 of each class are drawn from (an unlucky split is redrawn).
+    ``query_x [T, Q, F]``, ``query_y [T, Q]``. Only assays that admit a stratified split of these
+    sizes are drawn from (:func:`fold_sizes`, decided up front from the class counts, so every
+    split succeeds and a call never loops); ``tasks`` lists them, ``skipped`` maps the others'
+    names to the reason.
+
+    Raises:
+        ValueError: ``support_size`` or ``query_size`` is not an int >= 2, ``tasks_per_batch``
+            not an int >= 1, or no assay admits a split -- the message then names the assays
+            (up to five), their sizes and class counts, and the sizes asked for.
     """
 
     def __init__(
@@ -167,18 +204,46 @@ class AssaySampler:
         tasks_per_batch: int,
         seed: int = 0,
     ) -> None:
-        if not isinstance(tasks_per_batch, int) or tasks_per_batch < 1:
+        _check_size("support_size", support_size)
+        _check_size("query_size", query_size)
+        if (
+            isinstance(tasks_per_batch, bool)
+            or not isinstance(tasks_per_batch, int)
+            or tasks_per_batch < 1
+        ):
             raise ValueError(f"tasks_per_batch must be an int >= 1, got {tasks_per_batch!r}")
-        self.tasks = [
-            t
-            for t in tasks
-            if len(t) >= support_size + query_size
-            and min(np.bincount(t.y.numpy(), minlength=2)) >= 2
-        ]
+        self.tasks: list[MoleculeTask] = []
+        self.skipped: dict[str, str] = {}
+        # The draws run over the assays of the right size, as they always did (so seeded
+        # batches stay the same); an assay among them that admits no split is passed over.
+        self._pool: list[tuple[MoleculeTask, bool]] = []
+        counts: dict[str, tuple[int, int, int]] = {}
+        for task in tasks:
+            y = task.y.detach().cpu().numpy().astype(np.int64).reshape(-1)
+            if y.size and (y.min() < 0 or y.max() > 1):
+                raise ValueError(f"tasks: assay {task.name!r} has labels outside 0/1")
+            inactives, actives = (int(c) for c in np.bincount(y, minlength=2))
+            counts[task.name] = (len(y), actives, inactives)
+            try:
+                fold_sizes(inactives, actives, support_size, query_size)
+            except SamplingError as error:
+                self.skipped[task.name] = str(error)
+                if len(y) >= support_size + query_size and min(actives, inactives) >= 2:
+                    self._pool.append((task, False))
+                continue
+            self.tasks.append(task)
+            self._pool.append((task, True))
         if not self.tasks:
+            shown = "; ".join(
+                f"{name!r} ({n} molecules, {a} actives, {i} inactives): {self.skipped[name]}"
+                for name, (n, a, i) in list(counts.items())[:5]
+            )
             raise ValueError(
-                f"tasks: no assay has {support_size + query_size} molecules "
-                "(support_size + query_size) and 2 of each class"
+                f"tasks: no assay admits a stratified split with support_size={support_size} and "
+                f"query_size={query_size} ({support_size + query_size} molecules, both classes "
+                f"in each fold), so no batch could ever be drawn. "
+                + (f"The {len(counts)} assay(s): {shown}" if counts else "tasks is empty")
+                + ("; ..." if len(counts) > 5 else "")
             )
         self.support_size, self.query_size, self.tasks_per_batch = (
             support_size,
@@ -189,15 +254,12 @@ class AssaySampler:
 
     def __call__(self) -> TaskBatch:
         episodes = []
-        while len(episodes) < self.tasks_per_batch:
-            task = self.tasks[self.rng.integers(len(self.tasks))]
-            try:
-                split = stratified_split(
-                    task.y, self.support_size, int(self.rng.integers(2**31)), self.query_size
-                )
-            except SamplingError:
-                continue
-            episodes.append(task.episode(*split))
+        while len(episodes) < self.tasks_per_batch:  # ends: the pool holds a feasible assay
+            task, feasible = self._pool[self.rng.integers(len(self._pool))]
+            seed = int(self.rng.integers(2**31))
+            if feasible:  # decided up front: this split always succeeds
+                split = stratified_split(task.y, self.support_size, seed, self.query_size)
+                episodes.append(task.episode(*split))
         return TaskBatch(*(torch.cat(parts) for parts in zip(*episodes)))
 
 
