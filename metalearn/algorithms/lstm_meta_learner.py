@@ -35,6 +35,8 @@ from torch import nn
 from torch.func import functional_call, grad_and_value, replace_all_batch_norm_modules_, vmap
 
 from metalearn.algorithms.meta_lstm import check_episode
+from metalearn.tasks.batch import check_model_batch, check_model_device
+from metalearn.utils import check_float, check_int
 
 
 def preprocess(x: torch.Tensor, p: float = 10.0) -> torch.Tensor:
@@ -63,7 +65,9 @@ class LSTMMetaLearner(nn.Module):
         n_way: if given, labels are checked to lie in ``[0, n_way)``.
 
     Shapes: ``support_x [T, S, ...]``, ``support_y [T, S]``, ``query_x [T, Q, ...]``;
-    :meth:`predict` returns the learner's outputs ``[T, Q, ...]``.
+    :meth:`predict` returns the learner's outputs ``[T, Q, ...]``. Labels are integers
+    ``>= 0`` that fit the learner's outputs (``0 .. C-1`` for ``C`` outputs); all tensors on the
+    learner's device.
     """
 
     def __init__(
@@ -78,10 +82,16 @@ class LSTMMetaLearner(nn.Module):
         n_way: int | None = None,
     ) -> None:
         super().__init__()
-        if inner_steps < 1:
-            raise ValueError(f"inner_steps must be >= 1, got {inner_steps}")
-        if not 0.0 < init_lr < 1.0:
-            raise ValueError(f"init_lr must lie in (0, 1), got {init_lr}")
+        inner_steps = check_int("inner_steps", inner_steps, minimum=1)
+        hidden_size = check_int("hidden_size", hidden_size, minimum=1)
+        init_lr = check_float("init_lr", init_lr, minimum=0.0, maximum=1.0, strict=True)
+        init_forget_bias = check_float("init_forget_bias", init_forget_bias)
+        if n_way is not None:
+            n_way = check_int("n_way", n_way, minimum=2)
+        if not isinstance(model, nn.Module) or next(model.parameters(), None) is None:
+            raise ValueError("model must be an nn.Module with parameters for the meta-learner")
+        if not callable(loss_fn):
+            raise ValueError("loss_fn must be callable as loss_fn(outputs, targets)")
         self.model = replace_all_batch_norm_modules_(model)
         self.loss_fn, self.inner_steps, self.n_way = loss_fn, inner_steps, n_way
         self.names = [name for name, _ in model.named_parameters()]
@@ -131,12 +141,21 @@ class LSTMMetaLearner(nn.Module):
     ) -> torch.Tensor:
         """Run the learned optimiser on every task's support set; return ``θ_T [T, n]``.
 
+        ``steps`` (an int >= 0, default ``inner_steps``; 0 returns the initialisation).
         Also stores, detached, in ``self.history``: ``input_gate`` and ``forget_gate``
         ``[steps, T, n]`` and ``support_loss [steps, T]`` (the loss *before* each update).
         """
-        steps = self.inner_steps if steps is None else steps
+        steps = self.inner_steps if steps is None else check_int("steps", steps, minimum=0)
         num_tasks = support_x.shape[0]
         theta = self.initial_parameters().expand(num_tasks, -1)  # [T, n]
+        if steps == 0:
+            empty = theta.detach().new_zeros(0, *theta.shape)
+            self.history = {
+                "input_gate": empty,
+                "forget_gate": empty,
+                "support_loss": empty[..., 0],
+            }
+            return theta
         gradient_and_loss = vmap(grad_and_value(self.task_loss))
         state = None
         input_prev = forget_prev = torch.zeros_like(theta)
@@ -177,9 +196,7 @@ class LSTMMetaLearner(nn.Module):
         self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor
     ) -> torch.Tensor:
         """The adapted learners' outputs on the queries, ``[T, Q, ...]`` (detached)."""
-        check_episode(
-            self.n_way, support_x, support_y, query_x, check_sequences=self.check_sequences
-        )
+        self._check(support_x, support_y, query_x)
         with torch.no_grad():
             return vmap(self.functional)(self.adapt(support_x, support_y), query_x)
 
@@ -191,8 +208,17 @@ class LSTMMetaLearner(nn.Module):
         query_y: torch.Tensor,
     ) -> torch.Tensor:
         """Mean over tasks of the query loss after the learned updates (a scalar)."""
+        self._check(support_x, support_y, query_x, query_y)
+        theta = self.adapt(support_x, support_y)
+        return vmap(self.task_loss)(theta, query_x, query_y).mean()
+
+    def _check(self, support_x, support_y, query_x, query_y=None) -> None:
+        """``ValueError`` naming the tensor: labels, shapes, one device, dtypes the learner takes
+        and labels that fit its outputs."""
         check_episode(
             self.n_way, support_x, support_y, query_x, query_y, check_sequences=self.check_sequences
         )
-        theta = self.adapt(support_x, support_y)
-        return vmap(self.task_loss)(theta, query_x, query_y).mean()
+        check_model_device(self.model, support_x=support_x, query_x=query_x)
+        if self.check_sequences is None:  # the learner does not check its inputs itself
+            cache = self.__dict__.setdefault("_output_shapes", {})
+            check_model_batch(self.model, support_x, support_y, query_x, query_y, cache=cache)

@@ -33,6 +33,7 @@ from torch import nn
 
 from metalearn.envs.navigation import Navigation2D
 from metalearn.progress import Progress
+from metalearn.utils import check_finite_gradients, check_float, check_int
 
 State = tuple[torch.Tensor, torch.Tensor]
 
@@ -48,6 +49,8 @@ class MetaLSTMController(nn.Module):
 
     def __init__(self, hidden: int = 32, memory: bool = True, max_action: float = 0.1) -> None:
         super().__init__()
+        hidden = check_int("hidden", hidden, minimum=1)
+        max_action = check_float("max_action", max_action, minimum=0.0, strict=True)
         self.memory, self.max_action, self.hidden = memory, max_action, hidden
         self.lstm = nn.LSTMCell(4, hidden)
         self.to_gain = nn.Linear(hidden, 4)
@@ -110,8 +113,8 @@ def run_controller(
         raise ValueError(
             "env must observe its goal (observe_goal=True): the controller steers towards it"
         )
-    if prior_steps < 0:
-        raise ValueError(f"prior_steps must be >= 0, got {prior_steps}")
+    check_int("prior_steps", prior_steps, minimum=0)
+    check_int("num_trajectories", num_trajectories, minimum=1)
     state = controller.initial_state((env.num_tasks, num_trajectories))
     obs = env.reset(num_trajectories)
     for _ in range(prior_steps):
@@ -158,17 +161,29 @@ def train_controller(
 
     Returns:
         The mean return of every step.
+
+    Raises:
+        FloatingPointError: the return or a gradient became NaN or infinite (checked before
+            every update; the step is named).
     """
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+    check_int("steps", steps, minimum=1)
+    check_int("num_trajectories", num_trajectories, minimum=1)
+    check_int("max_prior_steps", max_prior_steps, minimum=0)
     history = []
     with Progress(steps, "training the controller", enabled=progress) as bar:
-        for _ in range(steps):
+        for step in range(steps):
             prior = int(torch.randint(max_prior_steps + 1, (1,), generator=generator))
             rewards, _ = run_controller(controller, make_env(), num_trajectories, prior, generator)
             returns = rewards.sum(dim=-1).mean()
+            if not torch.isfinite(returns):
+                raise FloatingPointError(f"the mean return is {returns.item()} at step {step}")
             optimizer.zero_grad(set_to_none=True)
             (-returns / rewards.shape[-1]).backward()
+            check_finite_gradients(
+                controller.parameters(),
+                f"at step {step}",
+                {id(p): repr(n) for n, p in controller.named_parameters()},
+            )
             nn.utils.clip_grad_norm_(controller.parameters(), 1.0)
             optimizer.step()
             history.append(returns.item())

@@ -21,6 +21,7 @@ on first-order approximations.
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Callable, Literal
 
 import torch
@@ -28,7 +29,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
 from metalearn.algorithms.batch_norm import ExactBatchNormUnderVmap
-from metalearn.tasks.batch import check_task_batch
+from metalearn.tasks.batch import check_model_batch
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 RATE_CHOICES = ("none", "per_tensor", "per_element")
@@ -79,9 +80,16 @@ class MAML(nn.Module):
             raise ValueError("loss_fn must be callable as loss_fn(predictions, targets)")
         if inner_loss_fn is not None and not callable(inner_loss_fn):
             raise ValueError("inner_loss_fn must be callable or None")
-        if not isinstance(inner_lr, (int, float)) or not inner_lr > 0:
-            raise ValueError(f"inner_lr must be a number > 0, got {inner_lr!r}")
-        if not isinstance(inner_steps, int) or inner_steps < 1:
+        if next(model.parameters(), None) is None:
+            raise ValueError("model has no parameters: there is nothing for MAML to adapt")
+        if (
+            isinstance(inner_lr, bool)
+            or not isinstance(inner_lr, (int, float))
+            or not math.isfinite(inner_lr)
+            or not inner_lr > 0
+        ):
+            raise ValueError(f"inner_lr must be a finite number > 0, got {inner_lr!r}")
+        if isinstance(inner_steps, bool) or not isinstance(inner_steps, int) or inner_steps < 1:
             raise ValueError(f"inner_steps must be an int >= 1, got {inner_steps!r}")
         if learn_inner_lr not in RATE_CHOICES:
             raise ValueError(
@@ -197,7 +205,7 @@ class MAML(nn.Module):
         :meth:`functional`), differentiable with respect to the meta-parameters when
         grad is enabled.
         """
-        check_task_batch(support_x[None], support_y[None], support_x[None], support_y[None])
+        self._check_inputs(support_x[None], support_y[None], support_x[None], support_y[None])
         start = self.params() if params is None else {**self.params(), **params}
         adapted, inner_losses = self._adapt(start, support_x, support_y, self._steps(steps))
         _check_finite(inner_losses)
@@ -211,7 +219,7 @@ class MAML(nn.Module):
         Shapes: ``support_x [T, S, ...]``, ``support_y [T, S, ...]``, ``query_x [T, Q, ...]``,
         ``query_y [T, Q, ...]``. ``loss.backward()`` gives the meta-gradient.
         """
-        check_task_batch(support_x, support_y, query_x, query_y)
+        self._check_inputs(support_x, support_y, query_x, query_y)
         query_losses, inner_losses = self._over_tasks(
             self._task_loss, support_x, support_y, query_x, query_y
         )
@@ -223,7 +231,7 @@ class MAML(nn.Module):
     ) -> Tensor:
         """Adapt on each task's support set (``steps``, default ``inner_steps``); ``[T, Q, ...]``
         predictions."""
-        check_task_batch(support_x, support_y, query_x)
+        self._check_inputs(support_x, support_y, query_x)
         steps = self._steps(steps)
 
         def task_predict(params, support_x, support_y, query_x):
@@ -236,10 +244,17 @@ class MAML(nn.Module):
         _check_finite(inner_losses)
         return predictions.detach()
 
+    def _check_inputs(self, support_x, support_y, query_x, query_y=None) -> None:
+        """The entry points' checks, ``ValueError`` naming the tensor: task-batch shapes, one
+        device (the model's), input dtypes, targets that fit the outputs without broadcasting
+        (e.g. ``[T, S]`` targets for ``[T, S, 1]`` outputs) and labels in range."""
+        cache = self.__dict__.setdefault("_output_shapes", {})
+        check_model_batch(self.model, support_x, support_y, query_x, query_y, cache=cache)
+
     def _steps(self, steps: int | None) -> int:
         if steps is None:
             return self.inner_steps
-        if not isinstance(steps, int) or steps < 0:
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ValueError(f"steps must be an int >= 0 (or None for inner_steps), got {steps!r}")
         return steps
 

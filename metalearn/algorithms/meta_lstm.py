@@ -34,6 +34,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from metalearn.models.lstm_classifier import LSTMClassifier, lstm_final_hidden
+from metalearn.tasks.batch import check_labels, check_model_device
+from metalearn.utils import check_int
 
 
 def check_episode(
@@ -48,16 +50,27 @@ def check_episode(
     """Raise ``ValueError`` naming the argument unless this is a valid batch of classification
     tasks.
 
-    ``support_x [T, S, ...]`` with ``S >= 1``; labels ``[T, S]`` / ``[T, Q]`` integers in
-    ``[0, n_way)`` (when ``n_way`` is given); inputs accepted by
+    ``support_x [T, S, ...]`` with ``T, S, Q >= 1``, all on one device; labels ``[T, S]`` /
+    ``[T, Q]`` integers (not float, not bool) in ``[0, n_way)`` (``>= 0`` when ``n_way`` is
+    ``None``); inputs accepted by
     ``check_sequences(x, name, batch_dims=2)`` (when given, e.g.
     :meth:`LSTMClassifier.check_sequences`), else support and query of the same example shape.
     """
     for name, x in (("support_x", support_x), ("query_x", query_x)):
         if x.dim() < 2:
             raise ValueError(f"{name} must have shape [T, examples, ...], got {tuple(x.shape)}")
+    if support_x.shape[0] == 0:
+        raise ValueError("support_x has no tasks (T = 0): a task batch needs at least one task")
     if support_x.shape[1] == 0:
         raise ValueError("support_x is empty: each task needs at least one support example")
+    if query_x.shape[1] == 0:
+        raise ValueError("query_x is empty (Q = 0): each task needs at least one query example")
+    for name, tensor in (("support_y", support_y), ("query_x", query_x), ("query_y", query_y)):
+        if tensor is not None and tensor.device != support_x.device:
+            raise ValueError(
+                f"{name} is on {tensor.device} but support_x is on {support_x.device}; "
+                "all must be on one device (use batch.to(device))"
+            )
     if check_sequences is not None:
         check_sequences(support_x, "support_x", batch_dims=2)
         check_sequences(query_x, "query_x", batch_dims=2)
@@ -70,16 +83,12 @@ def check_episode(
         [("query_y", query_y, query_x)] if query_y is not None else []
     )
     for name, y, x in labels:
-        if y.shape != x.shape[:2] or y.dtype.is_floating_point:
+        if not isinstance(y, torch.Tensor) or y.shape != x.shape[:2]:
             raise ValueError(
                 f"{name} must hold integer labels of shape {tuple(x.shape[:2])}, "
-                f"got {tuple(y.shape)} {y.dtype}"
+                f"got {tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}"
             )
-        if n_way is not None and y.numel() and (y.min() < 0 or y.max() >= n_way):
-            raise ValueError(
-                f"{name} holds labels outside [0, {n_way}): "
-                f"got {y.min().item()} .. {y.max().item()}"
-            )
+        check_labels(y, name, n_way)
     if len({support_x.shape[0], support_y.shape[0], query_x.shape[0]}) != 1:
         raise ValueError("support_x, support_y and query_x must share the task dimension T")
 
@@ -112,6 +121,9 @@ class MetaLSTM(nn.Module):
         input_size: int | None = None,
     ) -> None:
         super().__init__()
+        n_way = check_int("n_way", n_way, minimum=2)
+        hidden_size = check_int("hidden_size", hidden_size, minimum=1)
+        meta_hidden_size = check_int("meta_hidden_size", meta_hidden_size, minimum=1)
         self.n_way, self.hidden_size = n_way, hidden_size
         # embedding, base LSTM weights W⁰ and base head (the generated head is added to it)
         self.base = LSTMClassifier(
@@ -187,6 +199,7 @@ class MetaLSTM(nn.Module):
         check_episode(
             self.n_way, support_x, support_y, query_x, check_sequences=self.base.check_sequences
         )
+        check_model_device(self, support_x=support_x, query_x=query_x)
         with torch.no_grad():
             return self.classify(self.generate(support_x, support_y), query_x)
 
@@ -206,5 +219,6 @@ class MetaLSTM(nn.Module):
             query_y,
             check_sequences=self.base.check_sequences,
         )
+        check_model_device(self, support_x=support_x, query_x=query_x)
         logits = self.classify(self.generate(support_x, support_y), query_x)
         return F.cross_entropy(logits.flatten(0, 1), query_y.flatten())

@@ -26,6 +26,7 @@ from metalearn.algorithms.policy_gradient import reinforce_loss
 from metalearn.algorithms.rollouts import PolicyFn, policy_batch, rollout
 from metalearn.envs.navigation import Navigation2D
 from metalearn.tasks.batch import TaskBatch
+from metalearn.utils import check_float, check_int
 
 Params = dict[str, torch.Tensor]
 
@@ -36,6 +37,8 @@ def task_policy(model: nn.Module, params: Sequence[Params]) -> PolicyFn:
 
     ``observations [T, N, obs_dim] -> outputs [T, N, 2 * act_dim]``.
     """
+    if not params:
+        raise ValueError("params is empty: give one parameter dict per task")
     stacked = {name: torch.stack([p[name].detach() for p in params]) for name in params[0]}
     return lambda obs: vmap(lambda p, o: functional_call(model, p, (o,)))(stacked, obs)
 
@@ -61,7 +64,8 @@ class MetaRLSampler:
         generator: source of the action noise.
         discount: for the rewards-to-go.
 
-    After each call, ``history`` holds the mean return before and after adaptation.
+    After each call, ``history`` holds the mean return before and after adaptation;
+    ``state_dict()``/``load_state_dict()`` carry it through a ``meta_train`` checkpoint.
     """
 
     def __init__(
@@ -72,6 +76,8 @@ class MetaRLSampler:
         generator: torch.Generator | None = None,
         discount: float = 0.99,
     ) -> None:
+        check_int("num_trajectories", num_trajectories, minimum=1)
+        discount = check_float("discount", discount, minimum=0.0, maximum=1.0)
         self.maml, self.make_env, self.num_trajectories = maml, make_env, num_trajectories
         self.generator, self.discount = generator, discount
         self.history: list[tuple[float, float]] = []
@@ -88,6 +94,13 @@ class MetaRLSampler:
         self.history.append((support.returns().mean().item(), query.returns().mean().item()))
         return TaskBatch(support_x, support_y, query_x, query_y)
 
+    def state_dict(self) -> dict:
+        """``{"history": [(before, after), ...]}``, saved in ``meta_train``'s checkpoints."""
+        return {"history": list(self.history)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.history = [tuple(pair) for pair in state["history"]]
+
 
 class PolicySampler:
     """``sample_batch`` for pretraining one policy on all tasks
@@ -95,7 +108,7 @@ class PolicySampler:
 
     Each call samples ``N`` trajectories per task with the current policy and
     splits them in halves (support, query); ``FineTune.meta_loss`` uses both.
-    ``history`` holds the mean return of each batch.
+    ``history`` holds the mean return of each batch (``state_dict()`` for checkpoints).
     """
 
     def __init__(
@@ -106,11 +119,13 @@ class PolicySampler:
         generator: torch.Generator | None = None,
         discount: float = 0.99,
     ) -> None:
+        check_int("num_trajectories", num_trajectories, minimum=0)
         if num_trajectories < 2:
             raise ValueError(
                 "num_trajectories must be >= 2 (split into support and query), "
                 f"got {num_trajectories}"
             )
+        discount = check_float("discount", discount, minimum=0.0, maximum=1.0)
         self.policy, self.make_env, self.num_trajectories = policy, make_env, num_trajectories
         self.generator, self.discount = generator, discount
         self.history: list[float] = []
@@ -121,6 +136,13 @@ class PolicySampler:
         half = (self.num_trajectories // 2) * trajectories.observations.shape[2]
         self.history.append(trajectories.returns().mean().item())
         return TaskBatch(x[:, :half], y[:, :half], x[:, half:], y[:, half:])
+
+    def state_dict(self) -> dict:
+        """``{"history": [mean return, ...]}``, saved in ``meta_train``'s checkpoints."""
+        return {"history": list(self.history)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.history = list(state["history"])
 
 
 def policy_gradient_step(
@@ -161,7 +183,14 @@ def adapt_by_policy_gradient(
     fresh trajectories of the current policy and step size ``lrs[k]`` (the MAML
     paper evaluates with 0.1 for the first step and 0.05 after). The same
     procedure scores a MAML initialisation, a pretrained policy and a random one.
+
+    Raises:
+        ValueError: naming ``lrs`` (finite, > 0), ``num_trajectories`` or ``discount``.
     """
+    for i, lr in enumerate(lrs):
+        check_float(f"lrs[{i}]", lr, minimum=0.0, strict=True)
+    check_int("num_trajectories", num_trajectories, minimum=1)
+    check_float("discount", discount, minimum=0.0, maximum=1.0)
     params = [{k: v.detach() for k, v in model.named_parameters()}] * env.num_tasks
     returns, history = [], [params]
     for step in range(len(lrs) + 1):

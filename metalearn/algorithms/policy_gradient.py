@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from metalearn.models.mlp import MLP
+from metalearn.utils import check_float, check_int
 
 
 class GaussianMLPPolicy(nn.Module):
@@ -44,8 +45,11 @@ class GaussianMLPPolicy(nn.Module):
         self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (100, 100), init_std: float = 1.0
     ) -> None:
         super().__init__()
-        if init_std <= 0:
-            raise ValueError(f"init_std must be > 0, got {init_std}")
+        check_int("obs_dim", obs_dim, minimum=1)
+        check_int("act_dim", act_dim, minimum=1)
+        for i, width in enumerate(hidden):
+            check_int(f"hidden[{i}]", width, minimum=1)
+        init_std = check_float("init_std", init_std, minimum=0.0, strict=True)
         self.act_dim = act_dim
         self.mean = MLP(obs_dim, list(hidden), act_dim)
         self.log_std = nn.Parameter(torch.full((act_dim,), math.log(init_std)))

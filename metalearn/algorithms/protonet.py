@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from metalearn.tasks.batch import check_task_batch
+from metalearn.tasks.batch import call_model, check_labels, check_model_device, check_task_batch
 
 
 class ProtoNet(nn.Module):
@@ -35,6 +35,10 @@ class ProtoNet(nn.Module):
     ``num_classes``-way tasks.
 
     Labels are class indices ``0 .. num_classes - 1``; every class must appear in every support set.
+    Shapes: ``support_x [T, S, ...]``, ``support_y [T, S]``, ``query_x [T, Q, ...]``,
+    ``query_y [T, Q]`` (integers; ``-100`` or ``-1`` are refused, not ignored). An encoder
+    without parameters (``nn.Identity()``) gives a nearest-class-mean classifier in input
+    space; it predicts, but has nothing to meta-train.
     """
 
     def __init__(self, encoder: nn.Module, num_classes: int) -> None:
@@ -46,10 +50,16 @@ class ProtoNet(nn.Module):
         self.encoder = encoder
         self.num_classes = num_classes
 
-    def embed(self, x: Tensor) -> Tensor:
+    def embed(self, x: Tensor, name: str = "x") -> Tensor:
         """``[T, N, ...] -> [T, N, E]``: the encoder applied to all examples of all tasks at
-        once."""
-        return self.encoder(x.flatten(0, 1)).unflatten(0, x.shape[:2])
+        once (``name`` names ``x`` in errors)."""
+        embeddings = call_model(self.encoder, x.flatten(0, 1), name)
+        if embeddings.dim() != 2 or len(embeddings) != x.shape[0] * x.shape[1]:
+            raise ValueError(
+                f"the encoder must map [N, ...] to embeddings [N, E]; on {name} of shape "
+                f"{list(x.shape)} it returned {list(embeddings.shape)}"
+            )
+        return embeddings.unflatten(0, x.shape[:2])
 
     def prototypes(self, support_embeddings: Tensor, support_y: Tensor) -> Tensor:
         """Class means: ``[T, S, E]``, ``[T, S]`` -> ``[T, C, E]``.
@@ -58,16 +68,7 @@ class ProtoNet(nn.Module):
             ValueError: a label is outside ``0 .. num_classes - 1``, or a class has no support
                 example.
         """
-        if support_y.dtype.is_floating_point or support_y.dim() != 2:
-            raise ValueError(
-                "support_y must hold integer class indices of shape [T, S], "
-                f"got {support_y.dtype} {tuple(support_y.shape)}"
-            )
-        if support_y.min() < 0 or support_y.max() >= self.num_classes:
-            raise ValueError(
-                f"support_y must lie in 0..{self.num_classes - 1}, "
-                f"got values {support_y.min()}..{support_y.max()}"
-            )
+        check_labels(support_y, "support_y", self.num_classes, shape=support_embeddings.shape[:2])
         one_hot = F.one_hot(support_y, self.num_classes).to(support_embeddings.dtype)  # [T, S, C]
         counts = one_hot.sum(dim=1)  # [T, C]
         if (counts == 0).any():
@@ -79,15 +80,19 @@ class ProtoNet(nn.Module):
     def forward(self, support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
         """Query logits ``[T, Q, C]`` = minus the squared distances to the prototypes."""
         check_task_batch(support_x, support_y, query_x)
-        prototypes = self.prototypes(self.embed(support_x), support_y)  # [T, C, E]
-        query = self.embed(query_x)  # [T, Q, E]
+        check_model_device(self.encoder, support_x=support_x, query_x=query_x)
+        check_labels(support_y, "support_y", self.num_classes, shape=support_x.shape[:2])
+        prototypes = self.prototypes(self.embed(support_x, "support_x"), support_y)  # [T, C, E]
+        query = self.embed(query_x, "query_x")  # [T, Q, E]
         return -(query[:, :, None, :] - prototypes[:, None, :, :]).pow(2).sum(dim=-1)
 
     def meta_loss(
         self, support_x: Tensor, support_y: Tensor, query_x: Tensor, query_y: Tensor
     ) -> Tensor:
         """Cross-entropy of the query logits, averaged over all query examples of all tasks
-        (a scalar)."""
+        (a scalar). ``query_y [T, Q]`` integer labels in ``0 .. num_classes - 1``."""
+        check_task_batch(support_x, support_y, query_x, query_y)
+        check_labels(query_y, "query_y", self.num_classes, shape=query_x.shape[:2])
         logits = self(support_x, support_y, query_x)
         return F.cross_entropy(logits.flatten(0, 1), query_y.flatten())
 

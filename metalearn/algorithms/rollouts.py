@@ -15,6 +15,7 @@ import torch
 
 from metalearn.algorithms.policy_gradient import pack_targets, sample_actions
 from metalearn.envs.navigation import Navigation2D
+from metalearn.utils import check_float, check_int
 
 PolicyFn = Callable[
     [torch.Tensor], torch.Tensor
@@ -59,6 +60,7 @@ def rollout(
         generator: source of the action noise.
         deterministic: act with the mean instead of sampling.
     """
+    check_int("num_trajectories", num_trajectories, minimum=1)
     obs = env.reset(num_trajectories)
     steps: list[tuple[torch.Tensor, ...]] = []
     for _ in range(env.horizon):
@@ -85,7 +87,10 @@ def rollout(
 
 def discounted_returns(rewards: torch.Tensor, discount: float) -> torch.Tensor:
     """Rewards-to-go ``G_t = sum_{k >= t} discount^(k - t) r_k`` along the last dim:
-    ``[..., H] -> [..., H]``."""
+    ``[..., H] -> [..., H]``; ``discount`` in ``[0, 1]``."""
+    discount = check_float("discount", discount, minimum=0.0, maximum=1.0)
+    if not isinstance(rewards, torch.Tensor) or rewards.dim() < 1:
+        raise ValueError(f"rewards must be a tensor [..., H], got {rewards!r:.60}")
     horizon = rewards.shape[-1]
     steps = torch.arange(horizon, device=rewards.device)
     lag = steps[:, None] - steps[None, :]  # [k, t]: k - t
@@ -108,7 +113,21 @@ def linear_baseline(
 
     Returns:
         The fitted values, ``[T, N, H]``.
+
+    Raises:
+        ValueError: naming ``observations``, ``returns``, ``valid`` or ``reg`` (finite, >= 0).
     """
+    reg = check_float("reg", reg, minimum=0.0)
+    if observations.dim() != 4:
+        raise ValueError(
+            f"observations must have shape [T, N, H, obs_dim], got {list(observations.shape)}"
+        )
+    for name, tensor in (("returns", returns), ("valid", valid)):
+        if tensor.shape != observations.shape[:3]:
+            raise ValueError(
+                f"{name} must have shape {list(observations.shape[:3])} (observations' "
+                f"[T, N, H]), got {list(tensor.shape)}"
+            )
     num_tasks, num_traj, horizon, _ = observations.shape
     time = torch.arange(horizon, device=observations.device, dtype=torch.float64) / 100.0
     time = time[None, None, :, None].expand(num_tasks, num_traj, horizon, 1)

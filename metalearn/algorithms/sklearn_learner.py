@@ -18,7 +18,8 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from metalearn.tasks.batch import check_task_batch
+from metalearn.tasks.batch import check_labels, check_task_batch
+from metalearn.utils import check_int, check_seed
 
 PROBABILITY_FLOOR = 1e-6  # keeps log-probabilities finite where a forest says exactly 0
 
@@ -34,6 +35,10 @@ class SklearnLearner:
         cv: folds of that grid search.
         seed: ``random_state`` given to estimators that take one, so results repeat.
         num_classes: classes ``0 .. C-1`` (the output's last dimension).
+
+    Shapes: ``support_x [T, S, ...]`` (flattened to features per example), ``support_y [T, S]``
+    integer labels in ``0 .. num_classes - 1`` (``-1`` is refused, not read as the last class),
+    ``query_x [T, Q, ...]``; all finite.
     """
 
     def __init__(
@@ -46,6 +51,10 @@ class SklearnLearner:
     ) -> None:
         if not hasattr(estimator, "predict_proba"):
             raise ValueError(f"estimator must have predict_proba, got {type(estimator).__name__}")
+        cv = check_int("cv", cv, minimum=2)
+        num_classes = check_int("num_classes", num_classes, minimum=2)
+        if seed is not None:
+            seed = check_seed("seed", seed)
         self.estimator, self.param_grid, self.cv, self.seed, self.num_classes = (
             estimator,
             param_grid,
@@ -80,6 +89,10 @@ class SklearnLearner:
         from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
         check_task_batch(support_x, support_y, query_x)
+        check_labels(support_y, "support_y", self.num_classes, shape=support_x.shape[:2])
+        for name, x in (("support_x", support_x), ("query_x", query_x)):
+            if not torch.isfinite(x).all():
+                raise ValueError(f"{name} holds NaN or infinite values")
         outputs = []
         with threadpool_limits(
             1

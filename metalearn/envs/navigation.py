@@ -25,6 +25,9 @@ from typing import NamedTuple
 
 import torch
 
+from metalearn.tasks.batch import normalise_index
+from metalearn.utils import check_float, check_int
+
 
 class Step(NamedTuple):
     """What :meth:`Navigation2D.step` returns.
@@ -44,13 +47,16 @@ class Navigation2D:
     """A batch of ``T`` navigation tasks, each run with ``N`` trajectories at once.
 
     Args:
-        goals: ``[T, 2]`` goal positions, one per task.
+        goals: ``[T, 2]`` finite goal positions, one per task (floating point).
         rotations: ``[T]`` actuator angles in radians (dynamics variant), ``None`` for none.
         gains: ``[T]`` actuator gains (dynamics variant), ``None`` for 1.
         observe_goal: observation is ``[position, goal]`` (4 numbers) instead of the position.
-        horizon: steps per episode.
-        max_action: actions are clipped to ``[-max_action, max_action]`` per coordinate.
-        goal_radius: the episode ends when both coordinates are within this of the goal.
+        horizon: steps per episode (an int >= 1).
+        max_action: actions are clipped to ``[-max_action, max_action]`` per coordinate (> 0).
+        goal_radius: the episode ends when both coordinates are within this of the goal (>= 0).
+
+    Every tensor must be finite and on the goals' device, every number finite; otherwise a
+    ``ValueError`` names the argument.
 
     Example::
 
@@ -75,6 +81,12 @@ class Navigation2D:
         if not isinstance(goals, torch.Tensor) or goals.dim() != 2 or goals.shape[1] != 2:
             raise ValueError(f"goals must be a tensor of shape [T, 2], got {_shape_of(goals)}")
         num_tasks = goals.shape[0]
+        if num_tasks == 0:
+            raise ValueError("goals has no tasks (T = 0): give at least one goal")
+        if not goals.is_floating_point():
+            raise ValueError(f"goals must be floating point, got dtype {goals.dtype}")
+        if not torch.isfinite(goals).all():
+            raise ValueError("goals must be finite; got NaN or inf")
         for name, value in (("rotations", rotations), ("gains", gains)):
             if value is not None and (
                 not isinstance(value, torch.Tensor) or value.shape != (num_tasks,)
@@ -82,12 +94,13 @@ class Navigation2D:
                 raise ValueError(
                     f"{name} must be a tensor of shape [T] = [{num_tasks}], got {_shape_of(value)}"
                 )
-        if horizon < 1:
-            raise ValueError(f"horizon must be >= 1, got {horizon}")
-        if max_action <= 0 or goal_radius < 0:
-            raise ValueError(
-                f"max_action must be > 0 and goal_radius >= 0, got {max_action}, {goal_radius}"
-            )
+            if value is not None and not torch.isfinite(value).all():
+                raise ValueError(f"{name} must be finite; got NaN or inf")
+            if value is not None and value.device != goals.device:
+                raise ValueError(f"{name} is on {value.device} but goals on {goals.device}")
+        horizon = check_int("horizon", horizon, minimum=1)
+        max_action = check_float("max_action", max_action, minimum=0.0, strict=True)
+        goal_radius = check_float("goal_radius", goal_radius, minimum=0.0)
         self.goals = goals
         self.rotations = rotations
         self.gains = gains
@@ -117,9 +130,18 @@ class Navigation2D:
         actuator angle uniform in ``[-max_rotation, max_rotation]`` and a gain
         uniform in ``gain_range``, and the goal is observed. Sampling happens on the
         CPU (so a seed gives the same tasks on every device), then moves to ``device``.
+
+        Raises:
+            ValueError: naming ``num_tasks``, ``max_rotation`` (finite, >= 0) or ``gain_range``
+                (finite ``(low, high)`` with ``low <= high``).
         """
-        if num_tasks < 1:
-            raise ValueError(f"num_tasks must be >= 1, got {num_tasks}")
+        check_int("num_tasks", num_tasks, minimum=1)
+        max_rotation = check_float("max_rotation", max_rotation, minimum=0.0)
+        if not isinstance(gain_range, (tuple, list)) or len(gain_range) != 2:
+            raise ValueError(f"gain_range must be a pair (low, high), got {gain_range!r}")
+        gain_range = tuple(check_float(f"gain_range[{i}]", g) for i, g in enumerate(gain_range))
+        if gain_range[0] > gain_range[1]:
+            raise ValueError(f"gain_range must be (low, high) with low <= high, got {gain_range}")
         goals = torch.rand(num_tasks, 2, generator=generator) - 0.5
         if dynamics:
             rotations = (2 * torch.rand(num_tasks, generator=generator) - 1) * max_rotation
@@ -140,7 +162,13 @@ class Navigation2D:
         return 4 if self.observe_goal else 2
 
     def task(self, index: int) -> "Navigation2D":
-        """Task ``index`` alone, as an environment with ``T = 1``."""
+        """Task ``index`` alone, as an environment with ``T = 1`` (``-1`` is the last task).
+
+        Raises:
+            TypeError: ``index`` is not an int.
+            IndexError: ``index`` is outside ``-T .. T - 1``.
+        """
+        index = normalise_index(index, self.num_tasks)
         pick = slice(index, index + 1)
         return Navigation2D(
             self.goals[pick],
@@ -155,8 +183,7 @@ class Navigation2D:
     def reset(self, num_trajectories: int) -> torch.Tensor:
         """Start ``num_trajectories`` episodes per task at the origin; return
         ``[T, N, obs_dim]``."""
-        if num_trajectories < 1:
-            raise ValueError(f"num_trajectories must be >= 1, got {num_trajectories}")
+        check_int("num_trajectories", num_trajectories, minimum=1)
         shape = (self.num_tasks, num_trajectories)
         self.position = torch.zeros(*shape, 2, dtype=self.goals.dtype, device=self.goals.device)
         self.done = torch.zeros(shape, dtype=torch.bool, device=self.goals.device)
@@ -197,6 +224,10 @@ class Navigation2D:
             raise ValueError(
                 f"actions must be a tensor of shape [T, N, 2] = {list(expected)}, "
                 f"got {_shape_of(actions)}"
+            )
+        if actions.device != self.goals.device:
+            raise ValueError(
+                f"actions are on {actions.device} but the tasks on {self.goals.device}"
             )
         if not torch.isfinite(actions).all():
             raise ValueError("actions must be finite; got NaN or inf")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from metalearn.tasks.batch import TaskBatch
+from metalearn.utils import check_int, check_seed
 
 
 class EpisodeSampler:
@@ -19,12 +20,16 @@ class EpisodeSampler:
         labels: ``[M]`` integer class of each image (any ids; only equality matters).
         ways: classes per episode (N).
         shots: support images per class (K).
-        queries: query images per class (Q).
+        queries: query images per class (Q); ``0`` makes a sampler for :meth:`global_batch`
+            only (an episode needs queries).
         seed: seeds the sampler's own generator, so a sampler replays the same episodes.
 
     Raises:
         ValueError: naming ``ways`` when there are fewer classes than ``ways``, or
-            ``shots``/``queries`` when a class has fewer than ``shots + queries`` images.
+            ``shots``/``queries`` when a class has fewer than ``shots + queries`` images;
+            naming any count or seed that is not an int in range (bools and floats refused),
+            ``images`` that are not ``[M, C, H, W]`` numbers, or ``labels`` that are not
+            integers.
 
     Example::
 
@@ -41,16 +46,23 @@ class EpisodeSampler:
         queries: int,
         seed: int = 0,
     ) -> None:
-        if images.dim() != 4:
-            raise ValueError(f"images must have shape [M, C, H, W], got {tuple(images.shape)}")
-        if labels.shape != images.shape[:1]:
+        if not isinstance(images, torch.Tensor) or images.dim() != 4:
+            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images)
+            raise ValueError(f"images must be a tensor of shape [M, C, H, W], got {shape}")
+        if images.dtype == torch.bool or images.dtype.is_complex:
+            raise ValueError(f"images must hold real numbers, got dtype {images.dtype}")
+        if not isinstance(labels, torch.Tensor) or labels.shape != images.shape[:1]:
+            shape = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels)
             raise ValueError(
-                f"labels must have shape [{images.shape[0]}] (one per image), "
-                f"got {tuple(labels.shape)}"
+                f"labels must be a tensor of shape [{images.shape[0]}] (one per image), got {shape}"
             )
+        if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+            raise ValueError(f"labels must hold integer class ids, got dtype {labels.dtype}")
+        if labels.device != images.device:
+            raise ValueError(f"labels are on {labels.device} but images on {images.device}")
         for name, value, least in (("ways", ways, 1), ("shots", shots, 1), ("queries", queries, 0)):
-            if not isinstance(value, int) or value < least:
-                raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
+            check_int(name, value, minimum=least)
+        seed = check_seed("seed", seed)
         classes, order = torch.unique(labels, return_inverse=True)
         if ways > len(classes):
             raise ValueError(f"ways={ways} but the image set has only {len(classes)} classes")
@@ -76,8 +88,9 @@ class EpisodeSampler:
         self, num_tasks: int, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """Image indices of ``num_tasks`` episodes: ``[T, ways, shots + queries]`` (class-major)."""
-        if not isinstance(num_tasks, int) or num_tasks < 1:
-            raise ValueError(f"num_tasks must be an int >= 1, got {num_tasks!r}")
+        check_int("num_tasks", num_tasks, minimum=1)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator must be a torch.Generator, got {type(generator)}")
         generator = generator or self._generator
         per_class = self.shots + self.queries
         chosen = torch.stack(
@@ -99,7 +112,16 @@ class EpisodeSampler:
     def sample(self, num_tasks: int, generator: torch.Generator | None = None) -> TaskBatch:
         """``num_tasks`` episodes: ``support_x [T, N*K, C, H, W]``, ``support_y [T, N*K]``
         (labels 0..N-1), ``query_x [T, N*Q, C, H, W]``, ``query_y [T, N*Q]``. Uses
-        ``generator`` if given, else the sampler's."""
+        ``generator`` if given, else the sampler's.
+
+        Raises:
+            ValueError: the sampler was made with ``queries=0`` (episodes need queries).
+        """
+        if self.queries == 0:
+            raise ValueError(
+                "queries=0: this sampler has no query images, so it cannot make episodes; "
+                "build it with queries >= 1 (queries=0 serves global_batch only)"
+            )
         indices = self.sample_indices(num_tasks, generator)
         x = self.images[indices]  # [T, N, K+Q, C, H, W]
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
@@ -119,10 +141,9 @@ class EpisodeSampler:
     def fixed_batches(self, num_tasks: int, batch_size: int, seed: int) -> list[TaskBatch]:
         """The same ``num_tasks`` episodes for a given ``seed`` (independent of the sampler's own
         state), in batches of at most ``batch_size``: score every learner on these."""
-        if not isinstance(num_tasks, int) or num_tasks < 1:
-            raise ValueError(f"num_tasks must be an int >= 1, got {num_tasks!r}")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        check_int("num_tasks", num_tasks, minimum=1)
+        check_int("batch_size", batch_size, minimum=1)
+        seed = check_seed("seed", seed)
         generator = torch.Generator().manual_seed(seed)
         sizes = [min(batch_size, num_tasks - start) for start in range(0, num_tasks, batch_size)]
         return [self.sample(size, generator) for size in sizes]
@@ -132,8 +153,7 @@ class EpisodeSampler:
         episode), as one task (``T = 1``) split in halves: the data for pretraining a classifier
         over every class, e.g.
         ``meta_train(FineTune(...), lambda: sampler.global_batch(256), ...)``."""
-        if not isinstance(size, int) or size < 2:
-            raise ValueError(f"size must be an int >= 2, got {size!r}")
+        check_int("size", size, minimum=2)
         picks = torch.randint(len(self._class_of), (size,), generator=generator or self._generator)
         x, y = self.images[picks], self._class_of[picks]
         x = (x.float() / 255.0 if x.dtype == torch.uint8 else x.float()).unsqueeze(0)

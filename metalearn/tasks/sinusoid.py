@@ -8,6 +8,7 @@ from typing import Callable, NamedTuple
 import torch
 
 from metalearn.tasks.batch import TaskBatch
+from metalearn.utils import check_float, check_int, check_seed
 
 
 class SinusoidParams(NamedTuple):
@@ -39,11 +40,15 @@ class Sinusoid:
         x_range: tuple[float, float] = (-5.0, 5.0),
     ) -> None:
         ranges = dict(amplitude_range=amplitude_range, phase_range=phase_range, x_range=x_range)
-        for name, (low, high) in ranges.items():
+        for name, pair in ranges.items():
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise ValueError(f"{name} must be a pair (low, high), got {pair!r}")
+            low, high = (check_float(f"{name}[{i}]", value) for i, value in enumerate(pair))
             if not low < high:
                 raise ValueError(f"{name} must be (low, high) with low < high, got {(low, high)}")
-        if not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+            ranges[name] = (low, high)
+        seed = check_seed("seed", seed)
+        amplitude_range, phase_range, x_range = ranges.values()
         self.amplitude_range, self.phase_range, self.x_range = amplitude_range, phase_range, x_range
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -56,8 +61,7 @@ class Sinusoid:
         """``num_tasks`` new tasks and their ``SinusoidParams``; x and y are ``[T, K, 1]``
         (float32, CPU)."""
         for name, value in dict(num_tasks=num_tasks, k_support=k_support, k_query=k_query).items():
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+            check_int(name, value, minimum=1)
         params = SinusoidParams(
             amplitude=self._uniform((num_tasks,), *self.amplitude_range),
             phase=self._uniform((num_tasks,), *self.phase_range),
@@ -79,6 +83,8 @@ class Sinusoid:
 
     def sampler(self, num_tasks: int, k_support: int, k_query: int) -> Callable[[], TaskBatch]:
         """A zero-argument function drawing a new batch on each call (for ``meta_train``)."""
+        for name, value in dict(num_tasks=num_tasks, k_support=k_support, k_query=k_query).items():
+            check_int(name, value, minimum=1)
         return lambda: self.sample(num_tasks, k_support, k_query)
 
     @staticmethod
@@ -86,9 +92,24 @@ class Sinusoid:
         x: torch.Tensor, amplitude: torch.Tensor, phase: torch.Tensor
     ) -> torch.Tensor:
         """``A sin(x - phi)`` for ``x [T, N, 1]`` and ``amplitude``, ``phase`` of shape ``[T]``
-        (or scalars)."""
+        (or scalars, for ``x`` of any shape).
+
+        Raises:
+            ValueError: naming ``amplitude`` or ``phase`` when they are neither scalars nor
+                ``[T]`` with ``x``'s ``T`` (nothing is broadcast across tasks).
+        """
         amplitude = torch.as_tensor(amplitude, dtype=x.dtype, device=x.device)
         phase = torch.as_tensor(phase, dtype=x.dtype, device=x.device)
+        for name, value in (("amplitude", amplitude), ("phase", phase)):
+            if value.dim() == 0:
+                continue
+            if value.dim() != 1 or x.dim() != 3 or len(value) != x.shape[0]:
+                raise ValueError(
+                    f"{name} must be a scalar or have shape [T] for x [T, N, 1]; got {name} "
+                    f"{list(value.shape)} for x {list(x.shape)}"
+                )
+        if amplitude.dim() != phase.dim():
+            amplitude, phase = torch.broadcast_tensors(amplitude, phase)
         if amplitude.dim() == 1:  # one value per task: broadcast over examples and features
             amplitude, phase = amplitude[:, None, None], phase[:, None, None]
         return amplitude * torch.sin(x - phase)

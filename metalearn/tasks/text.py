@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import torch
 
-from metalearn.tasks.batch import TaskBatch
+from metalearn.tasks.batch import TaskBatch, check_labels
+from metalearn.utils import check_int, check_seed
 
 SPLITS = ("train", "test")
 
@@ -62,8 +63,14 @@ class TextTasks:
     ) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        if n_way < 2:
-            raise ValueError(f"n_way must be >= 2, got {n_way}")
+        n_way = check_int("n_way", n_way, minimum=2)
+        num_filler = check_int("num_filler", num_filler, minimum=1)
+        keywords_per_split = check_int("keywords_per_split", keywords_per_split, minimum=1)
+        keywords_per_class = check_int("keywords_per_class", keywords_per_class, minimum=1)
+        keyword_hits = check_int("keyword_hits", keyword_hits, minimum=1)
+        min_len = check_int("min_len", min_len, minimum=1)
+        max_len = check_int("max_len", max_len, minimum=1)
+        seed = check_seed("seed", seed)
         if n_way * keywords_per_class > keywords_per_split:
             raise ValueError(
                 f"keywords_per_split={keywords_per_split} is too small for n_way * "
@@ -90,6 +97,7 @@ class TextTasks:
     def sample_rules(self, num_tasks: int) -> torch.Tensor:
         """Keywords of each class of ``num_tasks`` new tasks: ``[T, n_way, keywords_per_class]``
         token ids."""
+        check_int("num_tasks", num_tasks, minimum=1)
         draw = torch.rand(num_tasks, self.keywords_per_split, generator=self.generator).argsort(
             dim=1
         )
@@ -98,7 +106,24 @@ class TextTasks:
 
     def sentences(self, rules: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Sentences of the given classes under ``rules [T, N, kpc]``: ``labels [T, M]`` ->
-        ``[T, M, max_len]``."""
+        ``[T, M, max_len]``.
+
+        Raises:
+            ValueError: naming ``rules`` or ``labels`` when the shapes disagree or a label is
+                outside ``0 .. n_way - 1``.
+        """
+        expected = (self.n_way, self.keywords_per_class)
+        if not isinstance(rules, torch.Tensor) or rules.dim() != 3 or rules.shape[1:] != expected:
+            shape = list(rules.shape) if isinstance(rules, torch.Tensor) else type(rules).__name__
+            raise ValueError(
+                f"rules must have shape [T, {expected[0]}, {expected[1]}], got {shape}"
+            )
+        if not isinstance(labels, torch.Tensor) or labels.dim() != 2:
+            shape = (
+                list(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
+            )
+            raise ValueError(f"labels must have shape [T, M], got {shape}")
+        check_labels(labels, "labels", self.n_way, shape=(rules.shape[0], labels.shape[1]))
         num_tasks, count = labels.shape
         g, shape = self.generator, (num_tasks, count)
         words = torch.randint(1, self.num_filler + 1, (*shape, self.max_len), generator=g)
@@ -116,6 +141,8 @@ class TextTasks:
     def balanced_labels(self, num_tasks: int, per_class: int) -> torch.Tensor:
         """``per_class`` examples of each class, shuffled within each task:
         ``[T, n_way * per_class]``."""
+        check_int("num_tasks", num_tasks, minimum=1)
+        check_int("per_class", per_class, minimum=1)
         labels = torch.arange(self.n_way).repeat_interleave(per_class).expand(num_tasks, -1)
         shuffle = torch.rand(labels.shape, generator=self.generator).argsort(dim=1)
         return labels.gather(1, shuffle)
@@ -130,8 +157,7 @@ class TextTasks:
             ``[T, N*K]`` in ``0 .. n_way - 1``.
         """
         for name, value in (("num_tasks", num_tasks), ("k_shot", k_shot), ("k_query", k_query)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_int(name, value, minimum=1)
         rules = self.sample_rules(num_tasks)
         support_y = self.balanced_labels(num_tasks, k_shot)
         query_y = self.balanced_labels(num_tasks, k_query)
