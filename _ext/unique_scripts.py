@@ -1,9 +1,10 @@
 """Sphinx extension: each inline script once per page.
 
-sphinx-thebe (pulled in by Jupyter Book) registers its inline configuration script,
-``const THEBE_JS_URL = ...``, twice; the second copy throws "Identifier 'THEBE_JS_URL'
-has already been declared" in every reader's browser. This drops exact repeats of a
-script from a page's list before the page is written.
+sphinx-thebe and sphinx-togglebutton (pulled in by Jupyter Book) register their inline
+configuration scripts twice, at two priorities; the second ``const THEBE_JS_URL = ...``
+throws "Identifier 'THEBE_JS_URL' has already been declared" in every reader's browser.
+This drops repeats of a script (same file or body and attributes) from a page's list
+before the page is written.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ def _drop_repeated_scripts(app: Any, pagename: str, templatename: str, context: 
         return
     seen, unique = set(), []
     for script in scripts:
+        # the same file or inline body (the copies differ in priority or filename None vs "")
         key = (
-            str(script),
+            getattr(script, "filename", None) or "",  # inline scripts: None or ""
             repr(sorted(getattr(script, "attributes", {}).items())),
         )
         if key not in seen:
