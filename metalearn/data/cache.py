@@ -47,9 +47,9 @@ def digest(*parts: str | bytes) -> str:
     return hasher.hexdigest()
 
 
-def file_digest(path: str | os.PathLike) -> str:
-    """The hex sha256 of the bytes of the file at ``path``."""
-    hasher = hashlib.sha256()
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """The hex digest (``"sha256"``, ``"md5"``, ...) of the bytes of the file at ``path``."""
+    hasher = hashlib.new(algorithm)
     with open(path, "rb") as stream:
         for chunk in iter(lambda: stream.read(_CHUNK), b""):
             hasher.update(chunk)

@@ -30,6 +30,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from metalearn.data.cache import file_digest
+
 DATA_ENV_VAR = "METALEARN_DATA_DIR"
 CACHE_ENV_VAR = "METALEARN_CACHE_DIR"
 _CHUNK = 1 << 20
@@ -63,12 +65,8 @@ def derived_dir(name: str) -> Path:
 
 
 def md5sum(path: str | os.PathLike) -> str:
-    """The hex md5 digest of the file at ``path``."""
-    digest = hashlib.md5()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """The hex md5 digest of the file at ``path`` (the checksums data sets publish)."""
+    return file_digest(path, "md5")
 
 
 def find_local(directory: str | os.PathLike, filename: str, md5: str) -> Path | None:
