@@ -172,7 +172,9 @@ def test_math_is_typeset(pages, name):
 @pytest.mark.parametrize("name", NOTEBOOK_PAGES)
 def test_no_code_block_scrolls_sideways(pages, name):
     """At a 1280-pixel-wide window every code cell fits: its longest line is shown whole."""
-    assert pages[name]["wide_code"] == [], f"{name}: code wider than its block"
+    assert pages[name]["wide_code"] == [], (
+        f"{name}: wider than its block: {pages[name]['wide_code']}"
+    )
 
 
 @pytest.mark.parametrize("name", NOTEBOOK_PAGES)

@@ -76,6 +76,15 @@ def test_a_chapter_that_plots_selects_the_inline_backend_itself(path):
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_every_code_line_fits_100_columns(path):
+    """ruff's E501 lets a line end in a `# noqa` pragma past the limit; the page does not."""
+    for i, cell in enumerate(load(path)["cells"]):
+        if cell["cell_type"] == "code":
+            for line in source(cell).splitlines():
+                assert len(line) <= 100, f"{path.name} cell {i}: {len(line)} columns: {line}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
 def test_live_widgets_are_hidden_from_the_static_page_and_drawn_beside_it(path):
     """A widget is dead in the HTML: its cell hides its output, and a static figure precedes it."""
     cells = [c for c in load(path)["cells"] if c["cell_type"] == "code"]
