@@ -15,15 +15,19 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
-REPOSITORY = "metalearn-book/metalearn-book"
+# The repository's one recorded address is _config.yml's repository.url; the Colab cell of
+# every chapter, the Colab links and the README are checked against it (test_notebooks.py).
+REPOSITORY = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"].removeprefix(
+    "https://github.com/"
+)
 
 # The first code cell of every chapter, verbatim (tests/test_notebooks.py checks it).
-COLAB_CELL = """# Colab: install metalearn from the book's repository when it is not importable
+COLAB_CELL = f"""# Colab: install metalearn from the book's repository when it is not importable
 # (keeps Colab's own torch).
 try:
     import metalearn
 except ImportError:
-    %pip install -q "metalearn[chem] @ git+https://github.com/metalearn-book/metalearn-book@main"
+    %pip install -q "metalearn[chem] @ git+https://github.com/{REPOSITORY}@main"
     import metalearn"""
 
 

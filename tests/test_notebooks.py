@@ -9,6 +9,7 @@ import pytest
 from book_files import (
     COLAB_CELL,
     PLOTS,
+    REPOSITORY,
     ROOT,
     load,
     notebooks,
@@ -63,6 +64,16 @@ def test_chapter_has_one_title_asserts_and_exercises(path):
 def test_first_code_cell_is_the_colab_install_cell(path):
     code = [source(c) for c in load(path)["cells"] if c["cell_type"] == "code"]
     assert code[0].strip() == COLAB_CELL
+
+
+def test_the_repository_address_is_recorded_once_and_used_everywhere():
+    """_config.yml's repository.url is the one address: the README's Colab link agrees."""
+    assert REPOSITORY.count("/") == 1, REPOSITORY
+    readme = (ROOT / "README.md").read_text()
+    colab = f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/book/"
+    assert colab in readme, f"README.md does not link Colab to {REPOSITORY}"
+    for address in re.findall(r"github(?:\.com)?/([\w.-]+/[\w.-]+)", readme):
+        assert address.removesuffix(".git") == REPOSITORY, f"README.md names {address}"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
@@ -132,7 +143,7 @@ def test_colab_cell_installs_from_the_repository_when_metalearn_is_missing(shell
     result = ipython.run_cell(COLAB_CELL)
     assert result.success, result.error_in_exec
     assert len(pip.calls) == 1
-    assert "git+https://github.com/metalearn-book/metalearn-book@main" in pip.calls[0]
+    assert f"git+https://github.com/{REPOSITORY}@main" in pip.calls[0]
     assert "torch" not in pip.calls[0].replace("metalearn-book", ""), (
         "the cell must keep Colab's torch"
     )
