@@ -18,7 +18,7 @@ endif
 export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test lint browser venv clean
+.PHONY: book test test-gpu lint browser venv clean
 
 venv: $(VENV)/.installed
 
@@ -54,6 +54,14 @@ test: venv lint browser
 	$(BIN)/jupyter-book build . $(BUILD_FLAGS)
 	METALEARN_REQUIRE_HTML=1 METALEARN_REQUIRE_BROWSER=$$(command -v chromium >/dev/null && echo 1) \
 	  $(BIN)/pytest tests book --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider
+
+## test-gpu: on a machine with CUDA: the unit tests (CUDA tests included), then every chapter under
+##           nbval with METALEARN_DEVICE=cuda, one summary line per chapter with its time
+test-gpu: venv
+	$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device')"
+	METALEARN_DEVICE=cuda $(BIN)/pytest tests -q -p no:cacheprovider \
+	  --ignore=tests/test_built_book.py --ignore=tests/test_browser.py
+	METALEARN_DEVICE=cuda $(BIN)/python tests/run_chapters.py
 
 clean:
 	rm -rf _build
