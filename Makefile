@@ -18,7 +18,7 @@ endif
 export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test test-gpu lint browser venv clean
+.PHONY: book test test-gpu lint browser data venv clean
 
 venv: $(VENV)/.installed
 
@@ -29,8 +29,12 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $@
 
+## data: Omniglot and FS-Mol at hand (on disk, or Omniglot downloadable)? Seconds, not a failed build
+data: venv
+	$(BIN)/python -m metalearn.data.check
+
 ## book: build _build/html with every chapter executed (quick profile unless METALEARN_PROFILE=full)
-book: venv
+book: venv data
 	$(BIN)/jupyter-book build . $(BUILD_FLAGS)
 
 ## lint: code fits 100 columns and is formatted (package, tests, benchmarks and chapters)
@@ -50,7 +54,7 @@ browser:
 ## test: lint, the strict book build (executes every chapter once), then one pytest run:
 ##       the unit tests, nbval over every chapter (its second execution), the checks of the
 ##       built HTML and the browser test (screenshots in _build/screenshots/)
-test: venv lint browser
+test: venv lint browser data
 	$(BIN)/jupyter-book build . $(BUILD_FLAGS)
 	METALEARN_REQUIRE_HTML=1 METALEARN_REQUIRE_BROWSER=$$(command -v chromium >/dev/null && echo 1) \
 	  $(BIN)/pytest tests book --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider
