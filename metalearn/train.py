@@ -1,4 +1,6 @@
-"""The meta-training loop every chapter shares, with checkpoints for long runs."""
+"""The meta-training loop every chapter shares, with checkpoints for long runs, on one process
+or data-parallel under ``torchrun``; ``python -m metalearn.train EXPERIMENT`` runs an experiment
+of :mod:`metalearn.config` by name (see :mod:`metalearn.recipes`)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
-from metalearn import checkpoints
+from metalearn import checkpoints, distributed
 from metalearn.algorithms.base import MetaLearner
 from metalearn.progress import Progress
 from metalearn.tasks.batch import TaskBatch
@@ -65,6 +68,18 @@ def meta_train(
     stays: calling again loads the trained state and returns the history without training
     (pass a larger ``steps`` to train on); delete the file to start afresh.
 
+    Several processes. Launched by ``torchrun`` (``WORLD_SIZE`` > 1), ``meta_train`` joins
+    the job (:mod:`metalearn.distributed`: ``gloo`` on CPU, ``nccl`` when the learner is on
+    CUDA) and trains data-parallel over tasks: every rank calls ``sample_batch`` (seed it
+    alike on every rank; a rank that draws other tasks is an error) and keeps its
+    contiguous share of the ``B`` tasks, computes the meta-gradient of its mean loss, and
+    the gradients are averaged over ranks with one ``all_reduce`` (weighted by share size),
+    so the run equals a one-process run on the whole meta-batch up to float rounding, and
+    every rank returns the same history (the mean loss over all ``B`` tasks). Rank 0's
+    parameters and buffers are copied to every rank first. Only rank 0 shows progress and
+    writes the checkpoint; every rank resumes from it (it must be on a file system they all
+    see). Without ``torchrun`` nothing of this happens.
+
     Returns:
         The meta-loss of every step, for plotting a training curve.
 
@@ -73,7 +88,9 @@ def meta_train(
             (checked before every update, with or without clipping: the parameters are
             left as they were after the previous step); the message names the step.
         ValueError: a bad argument (named), a meta-loss that is not a scalar depending on
-            the parameters, or a checkpoint that is damaged or belongs to another run.
+            the parameters, or a checkpoint that is damaged or belongs to another run; under
+            ``torchrun``, a meta-batch with fewer tasks than processes, ranks that drew
+            different tasks, or a checkpoint that not every rank sees.
     """
     steps = check_int("steps", steps, minimum=1)
     if not callable(getattr(learner, "meta_loss", None)):
@@ -106,19 +123,41 @@ def meta_train(
             start, history = checkpoints.resume(
                 path, learner, optimizer, sample_batch, generators, steps
             )
+    parallel = distributed.init(params[0].device)
+    if parallel:
+        if not distributed.same_everywhere(start):
+            raise ValueError(
+                f"checkpoint {str(path)!r} is not the same on every process (rank "
+                f"{distributed.rank()} resumes at step {start}): put it on a file system "
+                "that every process of the torchrun job sees"
+            )
+        distributed.broadcast_state(learner if isinstance(learner, nn.Module) else None, params)
+    is_main = distributed.is_main()
     last_save = time.monotonic()
     title = f"{desc} (resumed at step {start})" if start else desc
-    with Progress(steps, title, enabled=progress) as bar:
+    with Progress(steps, title, enabled=progress and is_main) as bar:
         if start:
             bar.update(start, loss=history[-1])
         for step in range(start, steps):
             batch = _as_batch(sample_batch(), step)
+            if parallel:
+                if step == start:
+                    distributed.check_same_everywhere(batch, params[0].device)
+                batch = distributed.shard(batch)
             if device is not None:
                 batch = batch.to(device)
             loss = learner.meta_loss(*batch)
-            value = _check_loss(loss, step)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if parallel:  # no rank may stop before the all_reduce: check the mean loss after it
+                _check_loss(loss, step, finite=False)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                value = _check_finite_loss(
+                    distributed.average_gradients(params, loss, batch.num_tasks), step
+                )
+            else:
+                value = _check_loss(loss, step)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
             check_finite_gradients(params, f"at step {step}", names)
             if grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(params, grad_clip)
@@ -126,7 +165,8 @@ def meta_train(
             history.append(value)
             bar.update(loss=value)
             done = step + 1 == steps
-            save = path is not None and (done or time.monotonic() - last_save >= checkpoint_every)
+            due = done or time.monotonic() - last_save >= checkpoint_every
+            save = path is not None and is_main and due
             if done or save:  # a NaN parameter would show in the next step's loss, but a
                 _check_finite_parameters(params, step, names)  # last or saved one must not
             if save:
@@ -134,6 +174,8 @@ def meta_train(
                     path, learner, optimizer, step + 1, steps, history, sample_batch, generators
                 )
                 last_save = time.monotonic()
+    if parallel and path is not None:
+        dist.barrier()  # rank 0's last checkpoint is written before any rank goes on
     return history
 
 
@@ -160,23 +202,28 @@ def _as_batch(batch: Any, step: int) -> TaskBatch:
     )
 
 
-def _check_loss(loss: Any, step: int) -> float:
-    """The loss as a float; it must be a finite scalar tensor that depends on the parameters."""
+def _check_loss(loss: Any, step: int, finite: bool = True) -> float:
+    """The loss as a float; it must be a scalar tensor that depends on the parameters, and
+    finite unless ``finite`` is False (then the value returned is not read: NaN)."""
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
         raise ValueError(
             f"learner.meta_loss must return a scalar tensor, got "
             f"{list(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__} "
             f"at step {step}"
         )
-    value = loss.item()
-    if not math.isfinite(value):
-        raise FloatingPointError(f"meta-loss is {value} at step {step}; lower the learning rates")
+    value = _check_finite_loss(loss.item(), step) if finite else math.nan
     if not loss.requires_grad:
         raise ValueError(
             f"the meta-loss at step {step} does not depend on any parameter (requires_grad is "
             "False): the learner has nothing to train (a model without parameters?), or "
             "meta_loss ran under torch.no_grad()"
         )
+    return value
+
+
+def _check_finite_loss(value: float, step: int) -> float:
+    if not math.isfinite(value):
+        raise FloatingPointError(f"meta-loss is {value} at step {step}; lower the learning rates")
     return value
 
 
@@ -191,4 +238,7 @@ def _check_finite_parameters(params: list[torch.Tensor], step: int, names: dict)
         )
 
 
-# -- checkpoints ---------------------------------------------------------------------------
+if __name__ == "__main__":  # python -m metalearn.train EXPERIMENT ...: see metalearn.recipes
+    from metalearn.recipes import main
+
+    raise SystemExit(main())

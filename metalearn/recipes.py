@@ -1,0 +1,243 @@
+"""How each meta-training experiment of :mod:`metalearn.config` builds its run, and the
+command line that trains one by name.
+
+A recipe turns an experiment's sizes (``config.settings(name)``) and a seed into what
+:func:`metalearn.meta_train` needs: the learner, the task sampler, the number of steps and
+the outer optimiser, as the experiment's chapter builds them. ``python -m metalearn.train``
+trains any experiment listed in ``RECIPES``, on one process or under ``torchrun``::
+
+    run = build("maml.sinusoid", seed=0, device=torch.device("cpu"))
+    history = meta_train(run.learner, run.sample_batch, run.steps, run.optimizer)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from metalearn import config, distributed
+from metalearn.tasks.batch import TaskBatch
+from metalearn.train import meta_train
+from metalearn.utils import seed_everything
+
+
+@dataclass
+class Run:
+    """What ``meta_train`` needs for one experiment (sizes from the active profile)."""
+
+    learner: nn.Module
+    sample_batch: Callable[[], TaskBatch]
+    steps: int
+    optimizer: torch.optim.Optimizer
+    desc: str
+    meta_batch: int
+    grad_clip: float | None = None
+
+
+def _sinusoid_maml(cfg: SimpleNamespace, seed: int, device: torch.device, desc: str) -> Run:
+    """MAML on sinusoids (an MLP 1 -> hidden -> 1, MSE), whichever names the sizes go by."""
+    from metalearn.algorithms.maml import MAML
+    from metalearn.models import MLP
+    from metalearn.tasks.sinusoid import Sinusoid
+
+    k_support = cfg.k_shot if hasattr(cfg, "k_shot") else cfg.k_support
+    outer_lr = cfg.meta_lr if hasattr(cfg, "meta_lr") else cfg.outer_lr
+    inner_steps = getattr(cfg, "inner_steps", 1)
+    learner = MAML(MLP(1, cfg.hidden, 1), F.mse_loss, cfg.inner_lr, inner_steps).to(device)
+    return Run(
+        learner,
+        Sinusoid(seed=seed).sampler(cfg.meta_batch, k_support, cfg.k_query),
+        cfg.meta_steps,
+        torch.optim.Adam(learner.parameters(), lr=outer_lr),
+        desc,
+        cfg.meta_batch,
+    )
+
+
+def _omniglot_maml(cfg: SimpleNamespace, seed: int, device: torch.device, desc: str) -> Run:
+    """Chapter 6.1's MAML on Omniglot: Conv4, the first training setting (5-way 1-shot)."""
+    from metalearn.algorithms.maml import MAML
+    from metalearn.data import load_omniglot
+    from metalearn.models import Conv4
+    from metalearn.tasks.episodes import EpisodeSampler
+
+    ways, shots = cfg.train_settings[0]
+    meta_train_set, _ = load_omniglot(test_alphabets=cfg.test_alphabets, seed=cfg.seed)
+    episodes = EpisodeSampler(
+        meta_train_set.images,
+        meta_train_set.labels,
+        ways,
+        shots,
+        cfg.train_queries,
+        seed=seed + 1,
+    )
+    learner = MAML(
+        Conv4(in_channels=1, num_classes=ways, hidden=cfg.hidden),
+        F.cross_entropy,
+        inner_lr=cfg.inner_lr[ways],
+        inner_steps=cfg.train_inner_steps[ways],
+    ).to(device)
+    meta_batch = cfg.meta_batch[ways]
+    return Run(
+        learner,
+        lambda: episodes.sample(meta_batch),
+        cfg.maml_steps,
+        torch.optim.Adam(learner.parameters(), lr=cfg.outer_lr),
+        f"{desc} ({ways}-way {shots}-shot)",
+        meta_batch,
+    )
+
+
+def _text_meta_lstm(cfg: SimpleNamespace, seed: int, device: torch.device, desc: str) -> Run:
+    """Chapter 3.2's Meta-LSTM on 3-way text tasks."""
+    from metalearn.algorithms.meta_lstm import MetaLSTM
+    from metalearn.tasks.text import TextTasks
+
+    tasks = TextTasks(
+        "train",
+        seed=seed,
+        min_len=cfg.min_len,
+        max_len=cfg.max_len,
+        keywords_per_class=cfg.keywords_per_class,
+    )
+    learner = MetaLSTM(
+        tasks.n_way, cfg.hidden_size, cfg.meta_hidden_size, vocab_size=tasks.vocab_size
+    ).to(device)
+    return Run(
+        learner,
+        lambda: tasks.sample(cfg.meta_batch, cfg.k_shot, cfg.k_query),
+        cfg.meta_steps,
+        torch.optim.Adam(learner.parameters(), lr=cfg.outer_lr),
+        desc,
+        cfg.meta_batch,
+        grad_clip=1.0,
+    )
+
+
+# experiment -> (recipe, what it trains)
+RECIPES: dict[str, tuple[Callable[..., Run], str]] = {
+    "maml.sinusoid": (_sinusoid_maml, "MAML on sinusoids (chapter 5.1)"),
+    "concepts.transfer": (_sinusoid_maml, "MAML on sinusoids (chapter 2)"),
+    "algorithms.maml_steps": (_sinusoid_maml, "MAML on sinusoids (chapter 3)"),
+    "trends.maml_sinusoid": (_sinusoid_maml, "MAML on sinusoids (chapter 8)"),
+    "faq.sinusoid": (_sinusoid_maml, "MAML on sinusoids (chapter 9)"),
+    "omniglot.few_shot": (_omniglot_maml, "MAML on Omniglot episodes (chapter 6.1)"),
+    "algorithms.model_based": (_text_meta_lstm, "Meta-LSTM on text tasks (chapter 3.2)"),
+}
+
+
+def default_seed(experiment: str) -> int:
+    """The seed the experiment's chapter uses (its ``seed`` setting, else 0)."""
+    return getattr(config.settings(experiment), "seed", 0)
+
+
+def build(experiment: str, seed: int, device: torch.device) -> Run:
+    """Seed everything with ``seed``, then build ``experiment``'s run on ``device``.
+
+    Raises:
+        KeyError: ``experiment`` has no recipe (the message lists those that have one).
+    """
+    if experiment not in RECIPES:
+        raise KeyError(
+            f"unknown experiment {experiment!r}; the experiments that meta-train are: "
+            f"{', '.join(sorted(RECIPES))}"
+        )
+    recipe, desc = RECIPES[experiment]
+    cfg = config.settings(experiment)
+    seed_everything(seed)
+    return recipe(cfg, seed, device, desc)
+
+
+# -- the command line: python -m metalearn.train EXPERIMENT -------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m metalearn.train EXPERIMENT [--steps N] [--seed S] [--out DIR]
+    [--profile quick|full]``: meta-train an experiment of :mod:`metalearn.config` (see
+    :data:`RECIPES`), writing ``DIR/model.pt`` (the learner's ``state_dict``),
+    ``DIR/record.json`` and ``DIR/checkpoint.pt`` (rerun the same command to resume an
+    interrupted run). Under ``torchrun --nproc_per_node=K`` the same command trains on K
+    processes (rank 0 prints and writes). Returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m metalearn.train",
+        description="Meta-train an experiment of metalearn.config; under torchrun, on "
+        "several processes.",
+        epilog="experiments: " + ", ".join(sorted(RECIPES)),
+    )
+    parser.add_argument("experiment", help="an experiment of metalearn.config that meta-trains")
+    parser.add_argument("--steps", type=int, help="meta-training steps (default: the profile's)")
+    parser.add_argument("--seed", type=int, help="seed (default: the experiment's, else 0)")
+    parser.add_argument("--out", help="output folder (default: runs/EXPERIMENT-PROFILE)")
+    parser.add_argument("--profile", choices=config.PROFILES, help="default: $METALEARN_PROFILE")
+    args = parser.parse_args(argv)
+    if args.experiment not in RECIPES:
+        parser.error(
+            f"unknown experiment {args.experiment!r}; the experiments that meta-train are: "
+            + ", ".join(sorted(RECIPES))
+        )
+    if args.steps is not None and args.steps < 1:
+        parser.error(f"--steps must be >= 1, got {args.steps}")
+    if args.profile is not None:
+        os.environ[config.ENV_VAR] = args.profile
+    profile = config.profile()
+    seed = default_seed(args.experiment) if args.seed is None else args.seed
+    out = Path(args.out or f"runs/{args.experiment}-{profile}")
+    device = distributed.device()
+    distributed.init(device)
+    resumed = (out / "checkpoint.pt").exists()
+    run = build(args.experiment, seed, device)
+    steps = run.steps if args.steps is None else args.steps
+    say = print if distributed.is_main() else lambda *_, **__: None
+    world = distributed.world_size()
+    say(
+        f"{args.experiment} ({profile} profile): {steps} steps, meta-batch {run.meta_batch}, "
+        f"seed {seed}, {world} process{'es' if world > 1 else ''} on {device}",
+        flush=True,
+    )
+    start = time.perf_counter()
+    history = meta_train(
+        run.learner,
+        run.sample_batch,
+        steps,
+        run.optimizer,
+        grad_clip=run.grad_clip,
+        device=device,
+        desc=run.desc,
+        checkpoint=out / "checkpoint.pt",
+    )
+    seconds = time.perf_counter() - start
+    if distributed.is_main():
+        tail = history[-50:]  # smoothed as the progress bar smooths
+        record = {
+            "experiment": args.experiment,
+            "profile": profile,
+            "steps": steps,
+            "seed": seed,
+            "meta_batch": run.meta_batch,
+            "world_size": world,
+            "device": str(device),
+            "seconds": round(seconds, 3),
+            "resumed": resumed,
+            "final_loss": sum(tail) / len(tail),
+            "command": shlex.join(
+                ["python", "-m", "metalearn.train", *(sys.argv[1:] if argv is None else argv)]
+            ),
+        }
+        out.mkdir(parents=True, exist_ok=True)
+        torch.save(run.learner.state_dict(), out / "model.pt")
+        (out / "record.json").write_text(json.dumps(record, indent=2) + "\n")
+        say(f"final loss {record['final_loss']:.4g}; wrote {out / 'model.pt'} and record.json")
+    distributed.shutdown()
+    return 0
