@@ -461,10 +461,22 @@ EXPERIMENTS: dict[str, dict[str, dict[str, Any]]] = {
     # Chapter 7: torch.func identities on a tiny float64 network.
     "tools.torch_func": {
         "quick": dict(
-            seed=7, hidden=16, num_tasks=8, num_points=20, inner_lr=0.01, timing_repeats=5
+            seed=7,
+            hidden=16,
+            num_tasks=8,
+            num_points=20,
+            inner_lr=0.01,
+            timing_repeats=5,
+            distributed_steps=500,
         ),
         "full": dict(
-            seed=7, hidden=40, num_tasks=32, num_points=20, inner_lr=0.01, timing_repeats=20
+            seed=7,
+            hidden=40,
+            num_tasks=32,
+            num_points=20,
+            inner_lr=0.01,
+            timing_repeats=20,
+            distributed_steps=2000,
         ),
     },
     # Chapter 8: held-out error vs number of meta-training tasks; out-of-range amplitudes; what
