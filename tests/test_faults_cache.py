@@ -8,15 +8,15 @@ damaged: bit flips, truncation to half or zero bytes, a writer killed midway, an
 import io
 import logging
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from omniglot_files import write_zip
 from PIL import Image
 
-from metalearn.data import cache, md5sum, omniglot
+from metalearn.data import cache, omniglot
 from metalearn.data import featurize as featurize_module
 from metalearn.data.cache import CacheDamaged, cached, load_verified, save_verified, unwrap, wrap
 from metalearn.data.featurize import Featurizer, compute, featurize
@@ -40,22 +40,6 @@ def alphabet_files(root: str, alphabets: dict[str, int], drawers: int = 2) -> di
         for c in range(1, characters + 1)
         for d in range(1, drawers + 1)
     }
-
-
-def write_zip(path: Path, files: dict[str, bytes]) -> str:
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return md5sum(path)
-
-
-@pytest.fixture
-def folders(tmp_path, monkeypatch):
-    data, derived = tmp_path / "data" / "omniglot", tmp_path / "cache" / "omniglot"
-    data.mkdir(parents=True)
-    monkeypatch.setenv("METALEARN_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("METALEARN_CACHE_DIR", str(tmp_path / "cache"))
-    return data, derived
 
 
 def write_small(data: Path, monkeypatch) -> None:

@@ -8,16 +8,15 @@
   (nor does a download that fails leave an empty folder behind).
 """
 
-import hashlib
 import io
 import os
 import stat
 import urllib.error
 import urllib.request
-import zipfile
 from pathlib import Path
 
 import pytest
+from omniglot_files import write_zip
 from PIL import Image
 
 from metalearn.data import fsmol, omniglot
@@ -28,22 +27,6 @@ def png(value: int, size: int = 8) -> bytes:
     out = io.BytesIO()
     Image.new("L", (size, size), value).save(out, format="PNG")
     return out.getvalue()
-
-
-def write_zip(path: Path, files: dict[str, bytes]) -> str:
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
-@pytest.fixture
-def folders(tmp_path, monkeypatch):
-    data, derived = tmp_path / "data" / "omniglot", tmp_path / "cache" / "omniglot"
-    data.mkdir(parents=True)
-    monkeypatch.setenv("METALEARN_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("METALEARN_CACHE_DIR", str(tmp_path / "cache"))
-    return data, derived
 
 
 def images(root: str) -> dict[str, bytes]:

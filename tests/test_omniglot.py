@@ -1,16 +1,15 @@
 """metalearn.data.omniglot: the loader on fixture zips in the official layout, and on the
 shared data."""
 
-import hashlib
 import io
 import os
 import urllib.error
 import urllib.request
-import zipfile
 from pathlib import Path
 
 import pytest
 import torch
+from omniglot_files import write_zip
 from PIL import Image
 
 from metalearn.data import omniglot
@@ -28,13 +27,6 @@ def png(value: int, size: int = 105, mark: bool = False) -> bytes:
     return out.getvalue()
 
 
-def write_zip(path: Path, files: dict[str, bytes]) -> str:
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
 def alphabet_files(root: str, alphabets: dict[str, int], drawers: int = 3) -> dict[str, bytes]:
     """``root/<alphabet>/characterNN/<id>_<drawer>.png``; each character has its own grey level."""
     files = {}
@@ -45,15 +37,6 @@ def alphabet_files(root: str, alphabets: dict[str, int], drawers: int = 3) -> di
                     40 * a + 5 * c, size=21, mark=True
                 )
     return files
-
-
-@pytest.fixture
-def folders(tmp_path, monkeypatch):
-    data, cache = tmp_path / "data" / "omniglot", tmp_path / "cache"
-    data.mkdir(parents=True)
-    monkeypatch.setenv("METALEARN_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("METALEARN_CACHE_DIR", str(cache))
-    return data, cache / "omniglot"
 
 
 SMALL1 = {"Greek": 3, "Latin": 2, "Balinese": 2}
