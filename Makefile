@@ -37,8 +37,10 @@ data: venv
 book: venv data
 	$(BIN)/jupyter-book build . $(BUILD_FLAGS)
 
-## lint: code fits 100 columns and is formatted (package, tests, benchmarks and chapters)
+## lint: the package's type hints hold (mypy); code fits 100 columns and is formatted
+##       (package, tests, benchmarks and chapters)
 lint: venv
+	$(BIN)/mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 

@@ -27,7 +27,7 @@ from metalearn.tasks import Sinusoid
 
 def sinusoid_workload(device):
     model = ml.MLP(1, [40, 40], 1)
-    batch = Sinusoid(seed=0).sample(25, 10, 10).to(device)
+    batch = Sinusoid(seed=0).sample(25, k_shot=10, k_query=10).to(device)
     return model, F.mse_loss, 0.01, batch
 
 

@@ -3,7 +3,7 @@
 A checkpoint holds what an uninterrupted run would still have in memory: the learner's
 and the optimizer's ``state_dict``, the step, the loss history, the random states of
 Python, NumPy and PyTorch, and those of the generators reachable from the run's
-``sample_batch`` (see :func:`find_generators`). :func:`save` writes it to a temporary
+``source`` (see :func:`find_generators`). :func:`save` writes it to a temporary
 file in the same folder and renames it over the old one; :func:`resume` reads it with
 ``torch.load(..., weights_only=True)`` and refuses a damaged file or another run's.
 :func:`metalearn.meta_train` uses both.
@@ -19,13 +19,13 @@ import tempfile
 import types
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-CHECKPOINT_FORMAT = 1  # bumped when the checkpoint's layout changes
+CHECKPOINT_FORMAT = 2  # bumped when the checkpoint's layout changes
 _LEAVES = (str, bytes, int, float, complex, torch.Tensor, np.ndarray)
 _RANDOM_TYPES = (torch.Generator, np.random.Generator, random.Random)
 
@@ -58,8 +58,8 @@ def _children(obj: Any) -> list[tuple[str, Any]]:
     return children
 
 
-def find_generators(sample_batch: Callable, depth: int = 3) -> dict[str, Any]:
-    """Random generators reachable from ``sample_batch`` within ``depth`` hops, by path."""
+def find_generators(source: Any, depth: int = 3) -> dict[str, Any]:
+    """Random generators reachable from ``source`` within ``depth`` hops, by path."""
     found: dict[str, Any] = {}
     seen: set[int] = set()
 
@@ -77,7 +77,7 @@ def find_generators(sample_batch: Callable, depth: int = 3) -> dict[str, Any]:
                     child, f"{path}.{name}" if not name.startswith("[") else path + name, left - 1
                 )
 
-    visit(sample_batch, "sample_batch", depth)
+    visit(source, "source", depth)
     return found
 
 
@@ -99,7 +99,8 @@ def _set_generator_state(generator: Any, state: Any) -> None:
 
 
 def _rng_state() -> dict[str, Any]:
-    kind, keys, position, has_gauss, cached = np.random.get_state()
+    kind, keys, position, has_gauss, cached = np.random.get_state(legacy=True)
+    assert isinstance(keys, np.ndarray)  # the legacy state tuple: (kind, keys, ...)
     state: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached),
@@ -127,7 +128,7 @@ def save(
     step: int,
     steps: int,
     history: list[float],
-    sample_batch: Callable,
+    source: Any,
     generators: dict[str, Any],
 ) -> None:
     """Write the checkpoint atomically: a temporary file in the same folder, then os.replace."""
@@ -141,8 +142,8 @@ def save(
         "rng": _rng_state(),
         "generators": {name: _generator_state(g) for name, g in generators.items()},
     }
-    if callable(getattr(sample_batch, "state_dict", None)):
-        state["sampler"] = sample_batch.state_dict()
+    if callable(getattr(source, "state_dict", None)):
+        state["sampler"] = source.state_dict()
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -161,7 +162,7 @@ def resume(
     path: Path,
     learner: nn.Module,
     optimizer: torch.optim.Optimizer,
-    sample_batch: Callable,
+    source: Any,
     generators: dict[str, Any],
     steps: int,
 ) -> tuple[int, list[float]]:
@@ -208,11 +209,11 @@ def resume(
     if missing and step < steps:  # a finished run draws nothing more
         warnings.warn(
             f"checkpoint {str(path)!r}: the generators {missing} of the saved run are not "
-            "reachable from sample_batch now; the resumed run may draw other tasks",
+            "reachable from source now; the resumed run may draw other tasks",
             stacklevel=3,
         )
-    if "sampler" in state and callable(getattr(sample_batch, "load_state_dict", None)):
-        sample_batch.load_state_dict(state["sampler"])
+    if "sampler" in state and callable(getattr(source, "load_state_dict", None)):
+        source.load_state_dict(state["sampler"])
     return step, history
 
 

@@ -6,7 +6,7 @@ the mean of ``B`` per-task meta-gradients, and each of them needs only its own t
 of the mean loss over their share, and average those gradients; every rank then applies the
 same update to the same parameters and they stay identical without ever being sent.
 
-Sharding. Every rank calls the same seeded ``sample_batch`` and so draws the same ``B``
+Sharding. Every rank calls the same seeded the task source and so draws the same ``B``
 tasks; rank ``r`` keeps the contiguous slice ``[r * B // W, (r + 1) * B // W)``
 (:func:`shard`). The union of the shards is exactly the single-process meta-batch, which
 makes a ``W``-process run equal to a one-process run with the same seed (to float rounding),
@@ -39,8 +39,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from metalearn.tasks.batch import TaskBatch
-from metalearn.utils import check_seed, default_device
+from metalearn.checks import check_seed
+from metalearn.core import TaskBatch
+from metalearn.utils import default_device
 
 
 def launched() -> bool:
@@ -163,7 +164,7 @@ def check_same_everywhere(batch: TaskBatch, on: torch.device) -> None:
     dist.all_reduce(both, op=dist.ReduceOp.MAX)
     if not torch.equal(both[:4], -both[4:]):
         raise ValueError(
-            "sample_batch drew different tasks on different processes: under torchrun every "
+            "the task source drew different tasks on different processes: under torchrun every "
             "process must seed its task source alike (e.g. metalearn.seed_everything(seed) and "
             "Sinusoid(seed=seed) with the same seed on every rank); meta_train then gives each "
             "process its own slice of the common meta-batch"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
 
-from metalearn.algorithms.base import FewShotLearner
-from metalearn.tasks.batch import TaskBatch, check_labels, check_task_batch
+from metalearn.checks import check_labels
+from metalearn.core import FewShotLearner, TaskBatch, check_task_batch
 
 Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -28,6 +28,22 @@ class Summary:
 
     def __str__(self) -> str:
         return f"{self.mean:.3f} ± {self.ci95:.3f}"
+
+
+def paired(first: Summary, second: Summary) -> Summary:
+    """``first - second`` task by task, with its 95% interval: the comparison of two learners
+    scored on the very same tasks (in the same order), which is far tighter than comparing
+    their two intervals, because the tasks' difficulty cancels.
+
+    Raises:
+        ValueError: the two were not scored on the same number of tasks.
+    """
+    if first.per_task.shape != second.per_task.shape:
+        raise ValueError(
+            f"first and second must score the same tasks, got {first.per_task.numel()} and "
+            f"{second.per_task.numel()} scores"
+        )
+    return summarize(first.per_task - second.per_task)
 
 
 def summarize(per_task: torch.Tensor) -> Summary:
@@ -154,3 +170,15 @@ def evaluate(
     if not scores:
         raise ValueError("task_batches is empty: nothing to evaluate")
     return summarize(torch.cat(scores))
+
+
+def compare(
+    learners: Mapping[str, FewShotLearner],
+    task_batches: Sequence[TaskBatch],
+    metric: Metric = accuracy,
+) -> dict[str, Summary]:
+    """:func:`evaluate` every learner on the very same ``task_batches``: ``{name: Summary}``,
+    ready for :func:`paired` differences."""
+    if not learners:
+        raise ValueError("learners is empty: nothing to compare")
+    return {name: evaluate(learner, task_batches, metric) for name, learner in learners.items()}

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
-from metalearn.tasks.batch import TaskBatch
+from metalearn.core import TaskBatch
+from metalearn.rl.rollouts import Trajectories
+
+
+def smooth(values: Sequence[float] | torch.Tensor, width: int = 25) -> torch.Tensor:
+    """Moving average of a training curve over ``width`` consecutive steps: ``[n]`` ->
+    ``[n - width + 1]`` (the curve itself when it is shorter than ``width``).
+
+    Plot it against ``torch.arange(width - 1, n)`` to keep each point at its last step.
+    """
+    values = torch.as_tensor(values, dtype=torch.float64).detach().cpu().flatten()
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"width must be an int >= 1, got {width!r}")
+    return values.unfold(0, width, 1).mean(1) if len(values) >= width else values
 
 
 def show_episodes(
@@ -180,4 +193,55 @@ def show_predictions(
     )
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def show_trajectories(
+    goals: torch.Tensor,
+    runs: Mapping[str, Trajectories],
+    *,
+    num_tasks: int = 4,
+    limit: float = 1.5,
+    title: str = "",
+) -> Figure:
+    """Paths of 2-D navigation: one panel per task (the first ``num_tasks``), each label's
+    trajectories in their own colour, the start (a dot) and the goal (a cross).
+
+    ``goals [T, 2]``; ``runs`` maps a label to :class:`~metalearn.rl.rollouts.Trajectories`
+    whose observations start with the position (``[T, N, H, obs_dim]``).
+    """
+    num_tasks = min(num_tasks, goals.shape[0])
+    if num_tasks < 1 or not runs:
+        raise ValueError("need at least one task and one run to draw")
+    fig, axes = plt.subplots(
+        1,
+        num_tasks,
+        figsize=(3.3 * num_tasks, 3.6),
+        sharey=True,
+        squeeze=False,
+        layout="constrained",
+    )
+    for task, ax in enumerate(axes[0]):
+        for index, (label, run) in enumerate(runs.items()):
+            color = f"C{index}"
+            for n in range(run.observations.shape[1]):
+                valid = run.valid[task, n].cpu() > 0
+                path = run.observations[task, n, :, :2].cpu()[valid]
+                ax.plot(
+                    *path.T,
+                    "-",
+                    color=color,
+                    lw=1.2,
+                    marker=".",
+                    ms=2,
+                    label=label if n == 0 else None,
+                )
+        ax.plot(0, 0, "ko", ms=5)
+        ax.plot(*goals[task].cpu(), "kx", ms=11, mew=2.5, label="goal")
+        ax.set(xlim=(-limit, limit), ylim=(-limit, limit), xlabel="x", aspect="equal")
+        ax.set_title(f"task {task}")
+    axes[0, 0].set_ylabel("y")
+    axes[0, 0].legend(fontsize=8, loc="lower left")
+    if title:
+        fig.suptitle(title)
     return fig

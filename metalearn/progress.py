@@ -106,7 +106,7 @@ class Progress:
         bar = f'<progress value="{self.count}" max="{max(self.total, 1)}"></progress>'
         return _Text(text, f"<div>{bar} <code>{html.escape(text)}</code></div>")
 
-    def update(self, n: int = 1, **metrics: float) -> None:
+    def update(self, n: int = 1, /, **metrics: float) -> None:
         """Advance by ``n`` steps and record the latest value of each metric (e.g. ``loss=0.3``)."""
         self.count += n
         for name, value in metrics.items():

@@ -2,12 +2,12 @@
 command line that trains one by name.
 
 A recipe turns an experiment's sizes (``config.settings(name)``) and a seed into what
-:func:`metalearn.meta_train` needs: the learner, the task sampler, the number of steps and
+:func:`metalearn.meta_train` needs: the learner, the task source, the number of steps and
 the outer optimiser, as the experiment's chapter builds them. ``python -m metalearn.train``
 trains any experiment listed in ``RECIPES``, on one process or under ``torchrun``::
 
     run = build("maml.sinusoid", seed=0, device=torch.device("cpu"))
-    history = meta_train(run.learner, run.sample_batch, run.steps, run.optimizer)
+    history = meta_train(run.learner, run.source, run.steps, run.optimizer, meta_batch=...)
 """
 
 from __future__ import annotations
@@ -21,24 +21,29 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Callable
+from typing import Any, Callable, Protocol
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from metalearn import config, distributed
-from metalearn.tasks.batch import TaskBatch
+from metalearn.core import MetaLearner, TaskSource
 from metalearn.train import meta_train
 from metalearn.utils import seed_everything
+
+
+class Trainable(MetaLearner, Protocol):
+    """A meta-learner that is also an ``nn.Module`` (its parameters are saved)."""
+
+    def state_dict(self) -> dict[str, Any]: ...
 
 
 @dataclass
 class Run:
     """What ``meta_train`` needs for one experiment (sizes from the active profile)."""
 
-    learner: nn.Module
-    sample_batch: Callable[[], TaskBatch]
+    learner: Trainable
+    source: TaskSource
     steps: int
     optimizer: torch.optim.Optimizer
     desc: str
@@ -52,15 +57,13 @@ def _sinusoid_maml(cfg: SimpleNamespace, seed: int, device: torch.device, desc: 
     from metalearn.models import MLP
     from metalearn.tasks.sinusoid import Sinusoid
 
-    k_support = cfg.k_shot if hasattr(cfg, "k_shot") else cfg.k_support
-    outer_lr = cfg.meta_lr if hasattr(cfg, "meta_lr") else cfg.outer_lr
     inner_steps = getattr(cfg, "inner_steps", 1)
     learner = MAML(MLP(1, cfg.hidden, 1), F.mse_loss, cfg.inner_lr, inner_steps).to(device)
     return Run(
         learner,
-        Sinusoid(seed=seed).sampler(cfg.meta_batch, k_support, cfg.k_query),
+        Sinusoid(cfg.k_shot, cfg.k_query, seed=seed),
         cfg.meta_steps,
-        torch.optim.Adam(learner.parameters(), lr=outer_lr),
+        torch.optim.Adam(learner.parameters(), lr=cfg.outer_lr),
         desc,
         cfg.meta_batch,
     )
@@ -73,30 +76,29 @@ def _omniglot_maml(cfg: SimpleNamespace, seed: int, device: torch.device, desc: 
     from metalearn.models import Conv4
     from metalearn.tasks.episodes import EpisodeSampler
 
-    ways, shots = cfg.train_settings[0]
+    n_way, k_shot = cfg.train_settings[0]
     meta_train_set, _ = load_omniglot(test_alphabets=cfg.test_alphabets, seed=cfg.seed)
     episodes = EpisodeSampler(
         meta_train_set.images,
         meta_train_set.labels,
-        ways,
-        shots,
-        cfg.train_queries,
+        n_way,
+        k_shot,
+        cfg.k_query,
         seed=seed + 1,
     )
     learner = MAML(
-        Conv4(in_channels=1, num_classes=ways, hidden=cfg.hidden),
+        Conv4(in_channels=1, num_classes=n_way, hidden=cfg.hidden),
         F.cross_entropy,
-        inner_lr=cfg.inner_lr[ways],
-        inner_steps=cfg.train_inner_steps[ways],
+        inner_lr=cfg.inner_lr[n_way],
+        inner_steps=cfg.inner_steps[n_way],
     ).to(device)
-    meta_batch = cfg.meta_batch[ways]
     return Run(
         learner,
-        lambda: episodes.sample(meta_batch),
-        cfg.maml_steps,
+        episodes,
+        cfg.maml_meta_steps,
         torch.optim.Adam(learner.parameters(), lr=cfg.outer_lr),
-        f"{desc} ({ways}-way {shots}-shot)",
-        meta_batch,
+        f"{desc} ({n_way}-way {k_shot}-shot)",
+        cfg.meta_batch[n_way],
     )
 
 
@@ -107,6 +109,8 @@ def _text_meta_lstm(cfg: SimpleNamespace, seed: int, device: torch.device, desc:
 
     tasks = TextTasks(
         "train",
+        k_shot=cfg.k_shot,
+        k_query=cfg.k_query,
         seed=seed,
         min_len=cfg.min_len,
         max_len=cfg.max_len,
@@ -117,7 +121,7 @@ def _text_meta_lstm(cfg: SimpleNamespace, seed: int, device: torch.device, desc:
     ).to(device)
     return Run(
         learner,
-        lambda: tasks.sample(cfg.meta_batch, cfg.k_shot, cfg.k_query),
+        tasks,
         cfg.meta_steps,
         torch.optim.Adam(learner.parameters(), lr=cfg.outer_lr),
         desc,
@@ -209,9 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     history = meta_train(
         run.learner,
-        run.sample_batch,
+        run.source,
         steps,
         run.optimizer,
+        meta_batch=run.meta_batch,
         grad_clip=run.grad_clip,
         device=device,
         desc=run.desc,

@@ -2,95 +2,16 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 import os
 import random
-from typing import Iterable, Mapping
 
 import numpy as np
 import torch
 
+from metalearn.checks import check_seed
+
 DEVICE_ENV_VAR = "METALEARN_DEVICE"
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
-SEED_LIMIT = 2**64  # torch.manual_seed takes seeds below this
-
-
-def check_int(name: str, value: object, minimum: int | None = 0, maximum: int | None = None) -> int:
-    """``value`` as an ``int`` when it is an integer in ``[minimum, maximum]``.
-
-    Counts, sizes, steps and seeds go through here: ``True``, ``2.0``, ``2.5`` and ``"2"`` are
-    refused (a bool is an ``int`` to Python, but never a count). NumPy integers are accepted.
-
-    Raises:
-        ValueError: naming ``name``, what it got and what it expected.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value!r}")
-    return int(value)
-
-
-def check_seed(name: str, value: object) -> int:
-    """``value`` as an ``int`` seed in ``[0, 2**64)``; ``ValueError`` naming ``name`` otherwise."""
-    return check_int(name, value, 0, SEED_LIMIT - 1)
-
-
-def check_float(
-    name: str,
-    value: object,
-    *,
-    minimum: float | None = None,
-    maximum: float | None = None,
-    strict: bool = False,
-) -> float:
-    """``value`` as a finite ``float`` in ``[minimum, maximum]`` (open interval when ``strict``).
-
-    Learning rates, amplitudes, goals, radii, discounts: NaN and infinities are refused
-    as well as values out of range, and so are bools and strings.
-
-    Raises:
-        ValueError: naming ``name``, what it got and what it expected.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    low, high = (">", "<") if strict else (">=", "<=")
-    if minimum is not None and (value <= minimum if strict else value < minimum):
-        raise ValueError(f"{name} must be {low} {minimum}, got {value!r}")
-    if maximum is not None and (value >= maximum if strict else value > maximum):
-        raise ValueError(f"{name} must be {high} {maximum}, got {value!r}")
-    return float(value)
-
-
-def check_finite_gradients(
-    parameters: Iterable[torch.Tensor], where: str, names: Mapping[int, str] | None = None
-) -> None:
-    """Raise ``FloatingPointError`` if a gradient holds NaN or inf; call before ``optimizer.step``.
-
-    Args:
-        parameters: tensors whose ``.grad`` is checked (those without a gradient are skipped).
-        where: where this happens, for the message (e.g. ``"at step 12"``).
-        names: ``id(parameter) -> name``, to name the first offending parameter.
-
-    One device synchronisation for all parameters together.
-    """
-    with_grad = [p for p in parameters if p.grad is not None]
-    if not with_grad:
-        return
-    finite = torch.stack([torch.isfinite(p.grad).all().to(with_grad[0].device) for p in with_grad])
-    if bool(finite.all()):
-        return
-    first = with_grad[int((~finite).nonzero()[0, 0])]
-    label = (names or {}).get(id(first), f"a parameter of shape {tuple(first.shape)}")
-    raise FloatingPointError(
-        f"the gradient of {label} is NaN or infinite {where} (the loss itself was finite); "
-        "nothing was updated: lower the learning rates, clip gradients, or check the data"
-    )
 
 
 def seed_everything(seed: int) -> torch.Generator:

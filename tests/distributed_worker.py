@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+from sources import Calls
 
 import metalearn as ml
 from metalearn import distributed
-from metalearn.data.digits import IMAGE_SHAPE, DigitTasks
-from metalearn.tasks import Sinusoid
+from metalearn.data.digits import IMAGE_SHAPE
+from metalearn.tasks import Sinusoid, digit_episodes
 
 
 def conv_encoder(width: int = 16) -> torch.nn.Module:
@@ -34,23 +35,25 @@ def conv_encoder(width: int = 16) -> torch.nn.Module:
     )
 
 
-def maml_sinusoid(meta_batch: int) -> tuple[torch.nn.Module, Callable, torch.optim.Optimizer]:
+Run = tuple[Any, ml.TaskSource, torch.optim.Optimizer]
+
+
+def maml_sinusoid() -> Run:
     ml.seed_everything(0)
     learner = ml.MAML(ml.MLP(1, [40, 40], 1), F.mse_loss, inner_lr=0.01)
-    sampler = Sinusoid(seed=1).sampler(meta_batch, 10, 10)
-    return learner, sampler, torch.optim.Adam(learner.parameters(), lr=1e-2)
+    source = Sinusoid(k_shot=10, k_query=10, seed=1)
+    return learner, source, torch.optim.Adam(learner.parameters(), lr=1e-2)
 
 
-def protonet_digits(meta_batch: int) -> tuple[torch.nn.Module, Callable, torch.optim.Optimizer]:
+def protonet_digits() -> Run:
     ml.seed_everything(0)
     learner = ml.ProtoNet(conv_encoder(), num_classes=5)
-    tasks = DigitTasks(range(10), n_way=5, seed=1)
-    sampler = lambda: tasks.sample(meta_batch, 1, 5)
+    source = digit_episodes(range(10), n_way=5, k_shot=1, k_query=5, seed=1)
     # Not Adam: it divides each gradient element by its own size, and the gradient of the last
     # conv bias is zero up to rounding for channels that stay positive (distances ignore a shift
     # of the embedding), so Adam turns rounding into +-lr steps: even 1 against 2 threads in one
     # process then differ by 1e-2. SGD with momentum compares the averaged gradients themselves.
-    return learner, sampler, torch.optim.SGD(learner.parameters(), lr=0.1, momentum=0.9)
+    return learner, source, torch.optim.SGD(learner.parameters(), lr=0.1, momentum=0.9)
 
 
 def run_all(out: Path, steps: int, meta_batch: int) -> dict[str, dict]:
@@ -59,28 +62,35 @@ def run_all(out: Path, steps: int, meta_batch: int) -> dict[str, dict]:
     ``nan_on_last_rank`` records the error of a run whose last task has a NaN target."""
     results = {}
     for name, make in [("maml_sinusoid", maml_sinusoid), ("protonet_digits", protonet_digits)]:
-        learner, sampler, optimizer = make(meta_batch)
+        learner, source, optimizer = make()
         history = ml.meta_train(
-            learner, sampler, steps, optimizer, progress=name == "maml_sinusoid", desc=name
+            learner,
+            source,
+            steps,
+            optimizer,
+            meta_batch=meta_batch,
+            progress=name == "maml_sinusoid",
+            desc=name,
         )
         results[name] = {"state": learner.state_dict(), "history": history}
     checkpoint = out / f"resume-{distributed.world_size()}.pt"
-    learner, sampler, optimizer = maml_sinusoid(meta_batch)
-    ml.meta_train(learner, sampler, 2, optimizer, progress=False, checkpoint=checkpoint)
-    learner, sampler, optimizer = maml_sinusoid(meta_batch)
-    history = ml.meta_train(
-        learner, sampler, steps, optimizer, progress=False, checkpoint=checkpoint
-    )
+    options = dict(meta_batch=meta_batch, progress=False, checkpoint=checkpoint)
+    learner, source, optimizer = maml_sinusoid()
+    ml.meta_train(learner, source, 2, optimizer, **options)
+    learner, source, optimizer = maml_sinusoid()
+    history = ml.meta_train(learner, source, steps, optimizer, **options)
     results["maml_resumed"] = {"state": learner.state_dict(), "history": history}
-    learner, sampler, optimizer = maml_sinusoid(meta_batch)
+    learner, source, optimizer = maml_sinusoid()
 
     def poisoned() -> ml.TaskBatch:  # the last task, in the last rank's share, has a NaN target
-        batch = sampler()
+        batch = source.sample(meta_batch)
         batch.query_y[-1] = float("nan")
         return batch
 
     try:
-        ml.meta_train(learner, poisoned, steps, optimizer, progress=False)
+        ml.meta_train(
+            learner, Calls(poisoned), steps, optimizer, meta_batch=meta_batch, progress=False
+        )
     except FloatingPointError as error:  # every rank stops alike, none waits for the others
         results["nan_on_last_rank"] = {"error": str(error)}
     return results

@@ -1,25 +1,27 @@
 import pytest
 import torch
+from sources import Calls
 from torch import nn
 
-from metalearn import MLP, FineTune, TaskBatch, TrainFromScratch, meta_train, mse
+from metalearn import MLP, FineTune, TaskBatch, TrainFromScratch, mse, pretrain
 
 
-def linear_tasks(num_tasks, generator, shots=10, queries=20):
+def linear_tasks(num_tasks, generator, k_shot=10, k_query=20):
     """y = a*x + b with a task-specific slope a ~ U[1, 3] and a shared offset b = 2."""
     slopes = 1 + 2 * torch.rand(num_tasks, 1, 1, generator=generator)
-    x = torch.rand(num_tasks, shots + queries, 1, generator=generator) * 4 - 2
+    x = torch.rand(num_tasks, k_shot + k_query, 1, generator=generator) * 4 - 2
     y = slopes * x + 2.0
-    return TaskBatch(x[:, :shots], y[:, :shots], x[:, shots:], y[:, shots:])
+    return TaskBatch(x[:, :k_shot], y[:, :k_shot], x[:, k_shot:], y[:, k_shot:])
 
 
 def test_pretraining_then_fine_tuning_beats_pretraining_alone():
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
     learner = FineTune(nn.Linear(1, 1), nn.functional.mse_loss, lr=0.1, steps=20)
-    history = meta_train(
+    history = pretrain(
         learner,
-        lambda: linear_tasks(8, generator),
+        Calls(lambda: linear_tasks(8, generator)),
+        meta_batch=8,
         steps=200,
         optimizer=torch.optim.Adam(learner.parameters(), lr=0.05),
         progress=False,

@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from sources import Calls
 
 import metalearn as ml
-import metalearn.train as train_module
+from metalearn import train as train_module
 from metalearn.tasks import Sinusoid
 
 
@@ -39,11 +40,11 @@ def make_sampler(interrupt_at: int | None = None):
         if calls[0] == interrupt_at:
             raise KeyboardInterrupt
         calls[0] += 1
-        batch = family.sample(4, 5, 5)
+        batch = family.sample(4, k_shot=5, k_query=5)
         noise = 0.01 * torch.randn(batch.support_y.shape) + 0.01 * random.random()
         return batch._replace(support_y=batch.support_y + noise + 0.01 * np.random.rand())
 
-    return sample_batch
+    return Calls(sample_batch)
 
 
 def run(path, steps, interrupt_at=None, seed=0, global_seed=7, lr=1e-2, **kwargs):
@@ -54,6 +55,7 @@ def run(path, steps, interrupt_at=None, seed=0, global_seed=7, lr=1e-2, **kwargs
         make_sampler(interrupt_at),
         steps,
         optimizer,
+        meta_batch=4,
         progress=False,
         checkpoint=path,
         **kwargs,
@@ -97,16 +99,17 @@ def test_an_interruption_loses_at_most_one_interval(tmp_path, monkeypatch):
 
     def one_second_per_step():
         clock[0] += 1.0
-        return sampler()
+        return sampler.sample(4)
 
     learner, optimizer = make_learner()
     path = tmp_path / "run.pt"
     with pytest.raises(KeyboardInterrupt):
         ml.meta_train(
             learner,
-            one_second_per_step,
+            Calls(one_second_per_step),
             20,
             optimizer,
+            meta_batch=4,
             progress=False,
             checkpoint=path,
             checkpoint_every=3.0,
@@ -187,7 +190,9 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path):
         run(path, 2)
     other, optimizer = make_learner(hidden=8)
     with pytest.raises(ValueError, match="does not fit this learner"):
-        ml.meta_train(other, make_sampler(), 6, optimizer, progress=False, checkpoint=path)
+        ml.meta_train(
+            other, make_sampler(), 6, optimizer, meta_batch=4, progress=False, checkpoint=path
+        )
     # the refused load changed nothing: the same checkpoint still resumes
     assert run(path, 3)[2] == history
 
@@ -201,7 +206,13 @@ def test_a_finished_run_returns_its_history_and_weights_without_training(tmp_pat
         raise AssertionError("sampled a batch")
 
     again = ml.meta_train(
-        learner, must_not_be_called, 4, optimizer, progress=False, checkpoint=str(path)
+        learner,
+        Calls(must_not_be_called),
+        4,
+        optimizer,
+        meta_batch=4,
+        progress=False,
+        checkpoint=str(path),
     )
     assert again == history
     assert_same_state(learner, trained)
@@ -224,12 +235,15 @@ def test_checkpoint_arguments_are_checked(tmp_path):
                 make_sampler(),
                 2,
                 optimizer,
+                meta_batch=4,
                 progress=False,
                 checkpoint=tmp_path / "a.pt",
                 checkpoint_every=every,
             )
     with pytest.raises(ValueError, match="checkpoint must be a file path"):
-        ml.meta_train(learner, make_sampler(), 2, optimizer, progress=False, checkpoint=tmp_path)
+        ml.meta_train(
+            learner, make_sampler(), 2, optimizer, meta_batch=4, progress=False, checkpoint=tmp_path
+        )
 
     class NotAModule:
         def meta_loss(self, *batch):
@@ -241,6 +255,7 @@ def test_checkpoint_arguments_are_checked(tmp_path):
             make_sampler(),
             2,
             optimizer,
+            meta_batch=4,
             progress=False,
             checkpoint=tmp_path / "b.pt",
         )
@@ -251,9 +266,9 @@ def test_a_sampler_with_state_dict_is_saved_and_restored(tmp_path):
         def __init__(self):
             self.family, self.count = Sinusoid(seed=1), 0
 
-        def __call__(self):
+        def sample(self, num_tasks, generator=None):
             self.count += 1
-            return self.family.sample(2, 3, 3)
+            return self.family.sample(num_tasks, k_shot=3, k_query=3)
 
         def state_dict(self):
             return {"count": self.count}
@@ -263,10 +278,11 @@ def test_a_sampler_with_state_dict_is_saved_and_restored(tmp_path):
 
     path = tmp_path / "run.pt"
     learner, optimizer = make_learner()
-    ml.meta_train(learner, CountingSampler(), 3, optimizer, progress=False, checkpoint=path)
+    options = dict(meta_batch=2, progress=False, checkpoint=path)
+    ml.meta_train(learner, CountingSampler(), 3, optimizer, **options)
     sampler = CountingSampler()
     learner, optimizer = make_learner()
-    ml.meta_train(learner, sampler, 5, optimizer, progress=False, checkpoint=path)
+    ml.meta_train(learner, sampler, 5, optimizer, **options)
     assert sampler.count == 5
 
 
@@ -277,10 +293,18 @@ def test_generators_that_cannot_be_found_again_are_reported(tmp_path):
     tasks = Sinusoid(seed=3)  # the same family under another name: not found again
 
     def sample_batch() -> ml.TaskBatch:
-        return tasks.sample(4, 5, 5)
+        return tasks.sample(4, k_shot=5, k_query=5)
 
-    with pytest.warns(UserWarning, match=r"sample_batch\.family\.generator"):
-        ml.meta_train(learner, sample_batch, 3, optimizer, progress=False, checkpoint=path)
+    with pytest.warns(UserWarning, match=r"source\.fn\.family\.generator"):
+        ml.meta_train(
+            learner,
+            Calls(sample_batch),
+            3,
+            optimizer,
+            meta_batch=4,
+            progress=False,
+            checkpoint=path,
+        )
 
 
 def test_the_checkpoint_holds_what_the_docstring_promises(tmp_path):
@@ -289,5 +313,5 @@ def test_the_checkpoint_holds_what_the_docstring_promises(tmp_path):
     state = torch.load(path, weights_only=True)
     assert {"learner", "optimizer", "step", "history", "rng", "generators"} <= state.keys()
     assert set(state["rng"]) >= {"python", "numpy", "torch"}
-    assert list(state["generators"]) == ["sample_batch.family.generator"]
+    assert list(state["generators"]) == ["source.fn.family.generator"]
     assert state["step"] == 2 and len(state["history"]) == 2

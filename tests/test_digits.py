@@ -1,12 +1,8 @@
 import pytest
 import torch
 
-from metalearn.data.digits import (
-    DigitTasks,
-    load_digits,
-    per_class_indices,
-    split_per_class,
-)
+from metalearn.data.digits import load_digits, per_class_indices, split_per_class
+from metalearn.tasks import digit_episodes
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +44,8 @@ def test_split_per_class_disjoint_and_complete(digits):
 
 def test_digit_tasks_episode_structure(digits):
     images, labels = digits
-    tasks = DigitTasks([5, 6, 7, 8, 9], n_way=3, seed=0, data=digits)
-    batch, classes = tasks.sample_with_classes(num_tasks=4, k_shot=2, k_query=5)
+    tasks = digit_episodes([5, 6, 7, 8, 9], n_way=3, k_shot=2, k_query=5, seed=0, data=digits)
+    batch, classes = tasks.sample_with_classes(num_tasks=4)
     batch.validate()
     assert batch.support_x.shape == (4, 6, 64) and batch.query_x.shape == (4, 15, 64)
     assert batch.support_y[0].tolist() == [0, 0, 1, 1, 2, 2]
@@ -70,9 +66,10 @@ def test_digit_tasks_episode_structure(digits):
 
 
 def test_digit_tasks_seeded(digits):
-    a = DigitTasks(range(10), n_way=5, seed=3, data=digits).sample(2, 1, 1)
-    b = DigitTasks(range(10), n_way=5, seed=3, data=digits).sample(2, 1, 1)
-    c = DigitTasks(range(10), n_way=5, seed=4, data=digits).sample(2, 1, 1)
+    sizes = dict(n_way=5, k_shot=1, k_query=1, data=digits)
+    a = digit_episodes(range(10), seed=3, **sizes).sample(2)
+    b = digit_episodes(range(10), seed=3, **sizes).sample(2)
+    c = digit_episodes(range(10), seed=4, **sizes).sample(2)
     assert all(torch.equal(x, y) for x, y in zip(a, b))
     assert not torch.equal(a.support_x, c.support_x)
 
@@ -83,12 +80,12 @@ def test_digit_tasks_seeded(digits):
 )
 def test_digit_tasks_rejects_bad_arguments(digits, kwargs, name):
     with pytest.raises(ValueError, match=name):
-        DigitTasks(data=digits, **kwargs)
+        digit_episodes(data=digits, k_shot=1, k_query=1, **kwargs)
 
 
 def test_digit_tasks_rejects_too_many_shots(digits):
-    tasks = DigitTasks(range(3), n_way=2, data=digits)
     with pytest.raises(ValueError, match="k_shot"):
-        tasks.sample(1, 200, 10)
+        digit_episodes(range(3), n_way=2, k_shot=200, k_query=10, data=digits)
+    tasks = digit_episodes(range(3), n_way=2, k_shot=1, k_query=1, data=digits)
     with pytest.raises(ValueError, match="num_tasks"):
-        tasks.sample(0, 1, 1)
+        tasks.sample(0)

@@ -64,7 +64,7 @@ def max_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> fl
 @pytest.mark.parametrize("num_tasks", [4, 5, 25])
 @pytest.mark.parametrize("world", [1, 2, 3])
 def test_the_shards_of_all_ranks_are_the_meta_batch_in_order(num_tasks, world):
-    batch = Sinusoid(seed=0).sample(num_tasks, 3, 2)
+    batch = Sinusoid(seed=0).sample(num_tasks, k_shot=3, k_query=2)
     shards = [distributed.shard(batch, r, world) for r in range(world)]
     for whole, parts in zip(batch, zip(*shards)):
         assert torch.equal(torch.cat(parts), whole)
@@ -90,7 +90,7 @@ def test_without_torchrun_meta_train_stays_a_single_process(monkeypatch):
     torch.manual_seed(0)
     maml = ml.MAML(ml.MLP(1, [8], 1), F.mse_loss, inner_lr=0.01)
     optimizer = torch.optim.Adam(maml.parameters(), lr=1e-3)
-    ml.meta_train(maml, Sinusoid(seed=0).sampler(3, 5, 5), 2, optimizer, progress=False)
+    ml.meta_train(maml, Sinusoid(5, 5, seed=0), 2, optimizer, meta_batch=3, progress=False)
     assert not dist.is_initialized()
     assert (distributed.rank(), distributed.world_size(), distributed.is_main()) == (0, 1, True)
     assert not distributed.launched() and not distributed.init()
@@ -126,7 +126,7 @@ def test_two_processes_reach_the_parameters_of_one(runs, name):
 
 def test_a_nan_loss_on_one_rank_stops_every_rank_with_the_same_error(runs):
     assert runs["one"]["nan_on_last_rank"] == runs["two"]["nan_on_last_rank"]
-    assert "meta-loss is nan at step 0" in runs["two"]["nan_on_last_rank"]["error"]
+    assert "the loss is nan at step 0" in runs["two"]["nan_on_last_rank"]["error"]
 
 
 def test_only_rank_0_shows_progress(runs):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from metalearn.tasks.episodes import EpisodeSampler
+from metalearn.tasks.episodes import AllClasses, EpisodeSampler
 
 
 def image_set(num_classes=12, per_class=8):
@@ -19,12 +19,12 @@ def source_ids(x):
     return x[..., 0, 0, 0].long()
 
 
-@pytest.mark.parametrize("ways,shots,queries", [(5, 1, 3), (3, 5, 3), (12, 2, 6)])
-def test_episode_shapes_labels_and_disjoint_support_and_query(ways, shots, queries):
+@pytest.mark.parametrize("n_way,k_shot,k_query", [(5, 1, 3), (3, 5, 3), (12, 2, 6)])
+def test_episode_shapes_labels_and_disjoint_support_and_query(n_way, k_shot, k_query):
     images, labels = image_set()
-    batch = EpisodeSampler(images, labels, ways, shots, queries, seed=0).sample(16).validate()
-    assert batch.support_x.shape == (16, ways * shots, 1, 28, 28)
-    assert batch.query_x.shape == (16, ways * queries, 1, 28, 28)
+    batch = EpisodeSampler(images, labels, n_way, k_shot, k_query, seed=0).sample(16).validate()
+    assert batch.support_x.shape == (16, n_way * k_shot, 1, 28, 28)
+    assert batch.query_x.shape == (16, n_way * k_query, 1, 28, 28)
     assert batch.support_y.dtype == torch.long
     for t in range(16):
         support, query = source_ids(batch.support_x[t]), source_ids(batch.query_x[t])
@@ -32,19 +32,19 @@ def test_episode_shapes_labels_and_disjoint_support_and_query(ways, shots, queri
             "an image is in both support and query"
         )
         assert (
-            len(set(support.tolist())) == ways * shots
-            and len(set(query.tolist())) == ways * queries
+            len(set(support.tolist())) == n_way * k_shot
+            and len(set(query.tolist())) == n_way * k_query
         )
-        assert sorted(batch.support_y[t].unique().tolist()) == list(range(ways))
-        assert torch.bincount(batch.query_y[t], minlength=ways).tolist() == [queries] * ways
+        assert sorted(batch.support_y[t].unique().tolist()) == list(range(n_way))
+        assert torch.bincount(batch.query_y[t], minlength=n_way).tolist() == [k_query] * n_way
         # the episode labels are a consistent relabelling of the true classes
         for ids, episode_labels in ((support, batch.support_y[t]), (query, batch.query_y[t])):
-            for label in range(ways):
+            for label in range(n_way):
                 assert len(labels[ids[episode_labels == label]].unique()) == 1
         true_of = {
-            label: labels[support[batch.support_y[t] == label][0]].item() for label in range(ways)
+            label: labels[support[batch.support_y[t] == label][0]].item() for label in range(n_way)
         }
-        assert len(set(true_of.values())) == ways
+        assert len(set(true_of.values())) == n_way
         assert all(labels[i].item() == true_of[y.item()] for i, y in zip(query, batch.query_y[t]))
 
 
@@ -83,24 +83,36 @@ def test_uint8_images_are_scaled_and_unequal_classes_are_handled():
         assert len(set(rows)) == 15
 
 
-def test_global_batch_uses_labels_over_all_classes():
+def test_all_classes_labels_examples_by_their_class_among_all_classes():
     images, labels = image_set()
-    batch = EpisodeSampler(images, labels, 5, 1, 1, seed=0).global_batch(64)
-    assert batch.support_x.shape == (1, 32, 1, 28, 28) and batch.query_y.shape == (1, 32)
-    ids = source_ids(torch.cat([batch.support_x[0], batch.query_x[0]]))
-    expected = (labels[ids] - 3) // 7  # classes sorted by id -> 0..11
-    assert torch.equal(torch.cat([batch.support_y[0], batch.query_y[0]]), expected)
+    source = AllClasses(images, labels, k_shot=32, seed=0)
+    batch = source.sample(2)
+    assert batch.support_x.shape == (2, 32, 1, 28, 28) and batch.query_y.shape == (2, 32)
+    assert source.num_classes == 12
+    for t in range(2):
+        ids = source_ids(torch.cat([batch.support_x[t], batch.query_x[t]]))
+        expected = (labels[ids] - 3) // 7  # classes sorted by id -> 0..11
+        assert torch.equal(torch.cat([batch.support_y[t], batch.query_y[t]]), expected)
+
+
+def test_sample_with_classes_names_the_class_behind_each_episode_label():
+    images, labels = image_set()
+    batch, classes = EpisodeSampler(images, labels, 4, 2, 3, seed=1).sample_with_classes(5)
+    assert classes.shape == (5, 4)
+    for t in range(5):
+        ids = source_ids(batch.support_x[t])
+        assert torch.equal(labels[ids], classes[t][batch.support_y[t]])
 
 
 def test_bad_arguments_name_themselves():
     images, labels = image_set(num_classes=4, per_class=5)
-    with pytest.raises(ValueError, match="ways"):
-        EpisodeSampler(images, labels, ways=5, shots=1, queries=1)
-    with pytest.raises(ValueError, match="shots \\+ queries"):
-        EpisodeSampler(images, labels, ways=2, shots=3, queries=3)
-    with pytest.raises(ValueError, match="shots"):
-        EpisodeSampler(images, labels, ways=2, shots=0, queries=3)
+    with pytest.raises(ValueError, match="n_way"):
+        EpisodeSampler(images, labels, n_way=5, k_shot=1, k_query=1)
+    with pytest.raises(ValueError, match="k_shot \\+ k_query"):
+        EpisodeSampler(images, labels, n_way=2, k_shot=3, k_query=3)
+    with pytest.raises(ValueError, match="k_shot"):
+        EpisodeSampler(images, labels, n_way=2, k_shot=0, k_query=3)
     with pytest.raises(ValueError, match="labels"):
-        EpisodeSampler(images, labels[:-1], ways=2, shots=1, queries=1)
+        EpisodeSampler(images, labels[:-1], n_way=2, k_shot=1, k_query=1)
     with pytest.raises(ValueError, match="num_tasks"):
-        EpisodeSampler(images, labels, ways=2, shots=1, queries=1).sample(0)
+        EpisodeSampler(images, labels, n_way=2, k_shot=1, k_query=1).sample(0)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from metalearn.core import TaskBatch
 from metalearn.evaluate import Summary, accuracy, evaluate, mse, summarize
-from metalearn.tasks import TaskBatch
 
 
 def test_summary_matches_the_textbook_formula():

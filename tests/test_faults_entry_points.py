@@ -15,19 +15,20 @@ import torch.nn.functional as F
 from torch import nn
 
 import metalearn as ml
-from metalearn.algorithms.lstm_policy import MetaLSTMController, train_controller
-from metalearn.algorithms.policy_gradient import GaussianMLPPolicy
 from metalearn.algorithms.sklearn_learner import SklearnLearner
+from metalearn.core import check_task_batch
 from metalearn.envs import Navigation2D
-from metalearn.tasks import EpisodeSampler, Sinusoid, TextTasks, check_task_batch
+from metalearn.models.policy import GaussianMLPPolicy
+from metalearn.rl.controller import MetaLSTMController, train_controller
+from metalearn.tasks import EpisodeSampler, Sinusoid, TextTasks
 
 
-def regression_batch(tasks: int = 2, shots: int = 3, queries: int = 4) -> ml.TaskBatch:
+def regression_batch(tasks: int = 2, k_shot: int = 3, k_query: int = 4) -> ml.TaskBatch:
     return ml.TaskBatch(
-        torch.randn(tasks, shots, 1),
-        torch.randn(tasks, shots, 1),
-        torch.randn(tasks, queries, 1),
-        torch.randn(tasks, queries, 1),
+        torch.randn(tasks, k_shot, 1),
+        torch.randn(tasks, k_shot, 1),
+        torch.randn(tasks, k_query, 1),
+        torch.randn(tasks, k_query, 1),
     )
 
 
@@ -44,23 +45,21 @@ def test_no_tasks_is_refused_by_name():
 
 
 def test_no_queries_is_refused_by_name():
-    empty = regression_batch(queries=0)
-    for learner in (
-        ml.MAML(ml.MLP(1, [4], 1), F.mse_loss, inner_lr=0.1),
-        ml.FineTune(nn.Linear(1, 1), F.mse_loss, lr=0.1, steps=1),
+    empty = regression_batch(k_query=0)
+    for learner, loss in (
+        (maml := ml.MAML(ml.MLP(1, [4], 1), F.mse_loss, inner_lr=0.1), maml.meta_loss),
+        (tune := ml.FineTune(nn.Linear(1, 1), F.mse_loss, lr=0.1, steps=1), tune.joint_loss),
     ):
         with pytest.raises(ValueError, match=r"query_x is empty \(Q = 0\)"):
-            learner.meta_loss(*empty)
+            loss(*empty)
         with pytest.raises(ValueError, match=r"query_x is empty"):
             ml.evaluate(learner, [empty], ml.mse)
     protonet = ml.ProtoNet(nn.Linear(1, 2), num_classes=2)
     labels = torch.tensor([[0, 1, 0]] * 2)
     with pytest.raises(ValueError, match=r"query_x is empty"):
         protonet.predict(empty.support_x, labels, empty.query_x)
-    sampler = EpisodeSampler(torch.zeros(8, 1, 2, 2), torch.arange(8) % 2, 2, 1, queries=0)
-    with pytest.raises(ValueError, match="queries=0"):
-        sampler.sample(1)
-    assert sampler.global_batch(4).query_x.shape[1] == 2  # still serves pretraining batches
+    with pytest.raises(ValueError, match="k_query must be >= 1, got 0"):
+        EpisodeSampler(torch.zeros(8, 1, 2, 2), torch.arange(8) % 2, 2, 1, k_query=0)
 
 
 # -- models without parameters ------------------------------------------------------------------
@@ -85,7 +84,7 @@ def test_protonet_on_an_identity_encoder_predicts_but_has_nothing_to_meta_train(
     optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
     batch = ml.TaskBatch(sx, sy, qx, torch.tensor([[0, 1]]))
     with pytest.raises(ValueError, match="does not depend on any parameter"):
-        ml.meta_train(protonet, lambda: batch, 2, optimizer, progress=False)
+        ml.meta_train(protonet, ml.TaskPool(batch), 2, optimizer, meta_batch=1, progress=False)
 
 
 # -- the LSTM meta-learner's steps -------------------------------------------------------------
@@ -161,7 +160,7 @@ def test_float64_inputs_into_a_float32_network_are_named():
 def test_token_ids_into_a_model_with_an_embedding_still_work():
     tasks = TextTasks(seed=0)
     learner = ml.MetaLSTM(3, hidden_size=4, meta_hidden_size=4, vocab_size=tasks.vocab_size)
-    assert torch.isfinite(learner.meta_loss(*tasks.sample(2, 1, 1)))
+    assert torch.isfinite(learner.meta_loss(*tasks.sample(2, k_shot=1, k_query=1)))
 
 
 # -- counts and seeds --------------------------------------------------------------------------
@@ -175,13 +174,14 @@ def env() -> Navigation2D:
     [
         (lambda v: ml.seed_everything(v), "seed"),
         (lambda v: Sinusoid(seed=v), "seed"),
-        (lambda v: Sinusoid().sample(v, 2, 2), "num_tasks"),
-        (lambda v: Sinusoid().sample(2, v, 2), "k_support"),
-        (lambda v: Sinusoid().sampler(2, 2, v), "k_query"),
+        (lambda v: Sinusoid().sample(v, k_shot=2, k_query=2), "num_tasks"),
+        (lambda v: Sinusoid().sample(2, k_shot=v, k_query=2), "k_shot"),
+        (lambda v: Sinusoid(k_query=v), "k_query"),
+        (lambda v: Sinusoid().sample(2, torch.Generator(), k_query=v), "k_query"),
         (lambda v: TextTasks(n_way=v), "n_way"),
         (lambda v: TextTasks(seed=v), "seed"),
-        (lambda v: TextTasks().sample(2, v, 1), "k_shot"),
-        (lambda v: EpisodeSampler(torch.zeros(8, 1, 2, 2), torch.arange(8) % 2, v, 1, 1), "ways"),
+        (lambda v: TextTasks().sample(2, k_shot=v, k_query=1), "k_shot"),
+        (lambda v: EpisodeSampler(torch.zeros(8, 1, 2, 2), torch.arange(8) % 2, v, 1, 1), "n_way"),
         (
             lambda v: EpisodeSampler(torch.zeros(8, 1, 2, 2), torch.arange(8) % 2, 2, 1, 1, v),
             "seed",
@@ -200,18 +200,19 @@ def env() -> Navigation2D:
         (
             lambda v: train_controller(
                 MetaLSTMController(),
-                lambda: env(),
                 v,
                 torch.optim.SGD([nn.Parameter(torch.ones(1))]),
+                meta_batch=1,
             ),
             "steps",
         ),
         (
-            lambda v: ml.meta_train(
+            lambda v: ml.pretrain(
                 ml.FineTune(nn.Linear(1, 1), F.mse_loss, 0.1, 1),
-                regression_batch,
+                ml.TaskPool(regression_batch()),
                 v,
                 torch.optim.SGD([nn.Parameter(torch.ones(1))], lr=0.1),
+                meta_batch=1,
                 progress=False,
             ),
             "steps",
@@ -234,7 +235,7 @@ def test_seeds_must_fit_in_64_bits_and_numpy_integers_are_fine():
     with pytest.raises(ValueError, match="seed must be <= 18446744073709551615"):
         ml.seed_everything(2**64)
     ml.seed_everything(np.int64(3))
-    batch = Sinusoid(seed=np.int64(3)).sample(np.int32(2), 3, 3)
+    batch = Sinusoid(np.int64(3), 3, seed=np.int64(3)).sample(np.int32(2))
     assert batch.support_x.shape == (2, 3, 1)
 
 

@@ -49,7 +49,7 @@ def test_sklearn_learner_still_predicts_valid_labels():
 
 
 def test_task_index_follows_python_conventions():
-    batch = Sinusoid(seed=0).sample(4, 2, 3)
+    batch = Sinusoid(seed=0).sample(4, k_shot=2, k_query=3)
     assert torch.equal(batch.task(-1).query_y, batch.query_y[3:])
     assert torch.equal(batch.task(-4).support_x, batch.support_x[:1])
     for index in (4, 99, -5):
@@ -135,7 +135,7 @@ def test_lstm_meta_learner_refuses_negative_labels_even_without_n_way():
 def test_meta_lstm_refuses_a_negative_query_label():
     tasks = TextTasks(seed=0)
     model = ml.MetaLSTM(3, hidden_size=4, meta_hidden_size=4, vocab_size=tasks.vocab_size)
-    sx, sy, qx, qy = tasks.sample(2, 1, 1)
+    sx, sy, qx, qy = tasks.sample(2, k_shot=1, k_query=1)
     qy[0, 0] = -1
     with pytest.raises(ValueError, match="query_y must lie in 0..2"):
         model.meta_loss(sx, sy, qx, qy)
@@ -150,4 +150,4 @@ def test_text_sentences_refuse_labels_out_of_range():
 def test_episode_sampler_wants_integer_labels():
     images = torch.zeros(8, 1, 4, 4)
     with pytest.raises(ValueError, match="labels must hold integer"):
-        ml.tasks.EpisodeSampler(images, torch.arange(8.0) % 2, ways=2, shots=1, queries=1)
+        ml.tasks.EpisodeSampler(images, torch.arange(8.0) % 2, n_way=2, k_shot=1, k_query=1)

@@ -27,7 +27,7 @@ def dropout_net() -> nn.Module:
 
 
 def test_fine_tune_predicts_in_eval_mode_after_eval():
-    batch = Sinusoid(seed=0).sample(2, 5, 6)
+    batch = Sinusoid(seed=0).sample(2, k_shot=5, k_query=6)
     learner = ml.FineTune(dropout_net(), F.mse_loss, lr=0.01, steps=3).eval()
     torch.manual_seed(1)
     predictions = learner.predict(*batch[:3])
@@ -41,7 +41,7 @@ def test_fine_tune_predicts_in_eval_mode_after_eval():
 
 
 def test_fine_tune_without_steps_in_eval_mode_is_the_deterministic_network():
-    batch = Sinusoid(seed=0).sample(2, 5, 6)
+    batch = Sinusoid(seed=0).sample(2, k_shot=5, k_query=6)
     learner = ml.FineTune(dropout_net(), F.mse_loss, lr=0.01, steps=0).eval()
     with torch.no_grad():
         expected = learner.model(batch.query_x)
@@ -50,7 +50,7 @@ def test_fine_tune_without_steps_in_eval_mode_is_the_deterministic_network():
 
 
 def test_fine_tune_in_train_mode_keeps_dropout_on():
-    batch = Sinusoid(seed=0).sample(2, 5, 6)
+    batch = Sinusoid(seed=0).sample(2, k_shot=5, k_query=6)
     learner = ml.FineTune(dropout_net(), F.mse_loss, lr=0.01, steps=0)
     assert learner.model.training
     assert not torch.equal(learner.predict(*batch[:3]), learner.predict(*batch[:3]))
@@ -59,7 +59,7 @@ def test_fine_tune_in_train_mode_keeps_dropout_on():
 def test_input_checks_leave_the_model_mode_and_random_state_alone():
     for training in (True, False):
         maml = ml.MAML(dropout_net(), F.mse_loss, inner_lr=0.1).train(training)
-        batch = Sinusoid(seed=0).sample(2, 3, 3)
+        batch = Sinusoid(seed=0).sample(2, k_shot=3, k_query=3)
         state = torch.get_rng_state()
         maml._check_inputs(*batch)
         assert torch.equal(torch.get_rng_state(), state)
@@ -74,7 +74,7 @@ def on_meta(batch, *fields):
 @pytest.mark.parametrize("field", ["support_y", "query_x"])
 def test_maml_predict_refuses_mixed_devices_by_name(field):
     maml = ml.MAML(ml.MLP(1, [8], 1), F.mse_loss, inner_lr=0.1)
-    batch = on_meta(Sinusoid(seed=0).sample(2, 3, 4), field)
+    batch = on_meta(Sinusoid(seed=0).sample(2, k_shot=3, k_query=4), field)
     with pytest.raises(ValueError, match=rf"{field} is on meta but support_x is on cpu"):
         maml.predict(*batch[:3])
     with pytest.raises(ValueError, match=rf"{field} is on meta"):
@@ -83,7 +83,7 @@ def test_maml_predict_refuses_mixed_devices_by_name(field):
 
 def test_maml_refuses_a_batch_on_another_device_than_the_model():
     maml = ml.MAML(ml.MLP(1, [8], 1), F.mse_loss, inner_lr=0.1)
-    batch = on_meta(Sinusoid(seed=0).sample(2, 3, 4), *ml.TaskBatch._fields)
+    batch = on_meta(Sinusoid(seed=0).sample(2, k_shot=3, k_query=4), *ml.TaskBatch._fields)
     with pytest.raises(ValueError, match=r"support_x is on meta but the model's parameters"):
         maml.predict(*batch[:3])
     with pytest.raises(ValueError, match=r"support_x is on meta but the model's parameters"):
@@ -111,14 +111,14 @@ def test_every_learner_refuses_mixed_devices_by_name(make, regression):
 def test_meta_lstm_refuses_mixed_devices_by_name():
     tasks = TextTasks(seed=0)
     model = ml.MetaLSTM(3, hidden_size=4, meta_hidden_size=4, vocab_size=tasks.vocab_size)
-    batch = tasks.sample(2, 1, 1)
+    batch = tasks.sample(2, k_shot=1, k_query=1)
     with pytest.raises(ValueError, match="query_x is on meta"):
         model.predict(*on_meta(batch, "query_x")[:3])
 
 
 def test_evaluate_names_the_batch_with_mixed_devices():
     maml = ml.MAML(ml.MLP(1, [8], 1), F.mse_loss, inner_lr=0.1)
-    batch = on_meta(Sinusoid(seed=0).sample(2, 3, 4), "query_y")
+    batch = on_meta(Sinusoid(seed=0).sample(2, k_shot=3, k_query=4), "query_y")
     with pytest.raises(ValueError, match=r"task_batches\[0\]: query_y is on meta"):
         ml.evaluate(maml, [batch], ml.mse)
 
@@ -133,7 +133,7 @@ def test_navigation_actions_must_be_on_the_tasks_device():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_maml_predict_refuses_a_query_on_another_cuda_device_than_the_support():
     maml = ml.MAML(ml.MLP(1, [8], 1), F.mse_loss, inner_lr=0.1)
-    sx, sy, qx, _ = Sinusoid(seed=0).sample(2, 3, 4)
+    sx, sy, qx, _ = Sinusoid(seed=0).sample(2, k_shot=3, k_query=4)
     with pytest.raises(ValueError, match="query_x is on cuda:0 but support_x is on cpu"):
         maml.predict(sx, sy, qx.cuda())
     with pytest.raises(ValueError, match="support_x is on cuda:0 but the model's parameters"):

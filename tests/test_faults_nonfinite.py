@@ -12,14 +12,15 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from sources import Calls
 from torch import nn
 
 import metalearn as ml
-from metalearn.algorithms.lstm_policy import MetaLSTMController
-from metalearn.algorithms.meta_rl import MetaRLSampler, adapt_by_policy_gradient
-from metalearn.algorithms.policy_gradient import GaussianMLPPolicy
-from metalearn.algorithms.rollouts import discounted_returns, linear_baseline
 from metalearn.envs import Navigation2D
+from metalearn.models.policy import GaussianMLPPolicy
+from metalearn.rl.controller import MetaLSTMController
+from metalearn.rl.maml_rl import MAMLRollouts, adapt_by_policy_gradient
+from metalearn.rl.rollouts import discounted_returns, linear_baseline
 from metalearn.tasks import Sinusoid
 
 NAN, INF = float("nan"), float("inf")
@@ -60,7 +61,9 @@ def test_a_nan_gradient_stops_meta_training_before_the_update(grad_clip):
         return batch()
 
     with pytest.raises(FloatingPointError, match=r"gradient of 'weight' .* at step 2"):
-        ml.meta_train(learner, sample, 5, optimizer, grad_clip=grad_clip, progress=False)
+        ml.meta_train(
+            learner, Calls(sample), 5, optimizer, meta_batch=2, grad_clip=grad_clip, progress=False
+        )
     # the parameters are those after step 1: finite, untouched by the NaN gradient
     assert torch.isfinite(learner.weight).all()
     assert torch.equal(learner.weight.detach(), seen[2])
@@ -70,7 +73,7 @@ def test_an_update_that_overflows_the_parameters_is_an_error():
     learner = GradientTurnsNaN(bad_step=10**6)
     optimizer = torch.optim.SGD(learner.parameters(), lr=1e38)  # finite, absurd
     with pytest.raises(FloatingPointError, match=r"'weight' became NaN or infinite .* step 0"):
-        ml.meta_train(learner, batch, 1, optimizer, progress=False)
+        ml.meta_train(learner, Calls(batch), 1, optimizer, meta_batch=2, progress=False)
 
 
 @pytest.mark.parametrize("grad_clip", [NAN, INF, 0.0, -1.0, True])
@@ -78,7 +81,9 @@ def test_grad_clip_must_be_a_finite_positive_number(grad_clip):
     learner = GradientTurnsNaN(bad_step=10)
     optimizer = torch.optim.SGD(learner.parameters(), lr=0.1)
     with pytest.raises(ValueError, match="grad_clip"):
-        ml.meta_train(learner, batch, 1, optimizer, grad_clip=grad_clip, progress=False)
+        ml.meta_train(
+            learner, Calls(batch), 1, optimizer, meta_batch=2, grad_clip=grad_clip, progress=False
+        )
 
 
 @pytest.mark.parametrize("lr", [NAN, INF])
@@ -87,7 +92,7 @@ def test_a_non_finite_optimizer_learning_rate_is_refused(lr):
     optimizer = torch.optim.SGD(learner.parameters(), lr=0.1)
     optimizer.param_groups[0]["lr"] = lr
     with pytest.raises(ValueError, match="lr="):
-        ml.meta_train(learner, batch, 1, optimizer, progress=False)
+        ml.meta_train(learner, Calls(batch), 1, optimizer, meta_batch=2, progress=False)
 
 
 def test_nan_logits_score_nan_not_full_accuracy():
@@ -163,13 +168,15 @@ def test_reinforcement_learning_rates_and_discounts_are_finite(bad):
     policy = GaussianMLPPolicy(2, 2, hidden=(4,))
     maml = ml.MAML(policy, F.mse_loss, inner_lr=0.1)
     with pytest.raises(ValueError, match="discount"):
-        MetaRLSampler(maml, lambda: Navigation2D.sample(2), 2, discount=bad)
+        MAMLRollouts(maml, 2, discount=bad)
     with pytest.raises(ValueError, match=r"lrs\[1\]"):
         adapt_by_policy_gradient(policy, Navigation2D.sample(2), lrs=(0.1, bad))
 
 
 def test_finite_settings_still_work():
-    assert Sinusoid(amplitude_range=(0.5, 2)).sample(2, 3, 3).support_y.abs().max() <= 2
+    assert (
+        Sinusoid(amplitude_range=(0.5, 2)).sample(2, k_shot=3, k_query=3).support_y.abs().max() <= 2
+    )
     env = Navigation2D(torch.zeros(1, 2), max_action=0.2, goal_radius=0.0)
     env.reset(1)
     torch.testing.assert_close(

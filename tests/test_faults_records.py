@@ -16,8 +16,9 @@ import pytest
 
 from metalearn.data.cache import load_verified
 from metalearn.data.featurize import Featurizer, compute, featurize
-from metalearn.data.fsmol import Assay, featurize_assays, read_subset
+from metalearn.data.fsmol import Assay, read_subset
 from metalearn.data.records import smiles_problem
+from metalearn.tasks.assays import featurize_assays
 
 GOOD = ["CCO", "c1ccccc1O", "CCN(CC)CC"]
 MALFORMED = ["CCO\nCCN", "CCO\r\nCCN", "CC\tO", "CCO CCN", "CC\x00O", "", "CCÖ"]

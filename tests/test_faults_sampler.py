@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from metalearn.tasks.fsmol_protocol import (
+from metalearn.tasks.assays import (
     AssaySampler,
     MoleculeTask,
     SamplingError,
@@ -57,7 +57,7 @@ INFEASIBLE = [
 def test_an_assay_without_any_valid_draw_is_refused_up_front_naming_it(name, n, actives):
     with deadline():
         with pytest.raises(ValueError) as raised:
-            AssaySampler([task(name, n, actives)], 16, 16, tasks_per_batch=2)
+            AssaySampler([task(name, n, actives)], 16, 16)
     message = str(raised.value)
     assert name in message and "support_size=16" in message and "query_size=16" in message
     assert f"{n} molecules, {actives} actives, {n - actives} inactives" in message
@@ -66,7 +66,7 @@ def test_an_assay_without_any_valid_draw_is_refused_up_front_naming_it(name, n, 
 def test_all_infeasible_assays_are_named_with_their_sizes():
     tasks = [task(*spec) for spec in INFEASIBLE] + [task("CHEMBL_tiny", 20, 10)]
     with deadline(), pytest.raises(ValueError, match="no assay admits") as raised:
-        AssaySampler(tasks, 16, 16, tasks_per_batch=4)
+        AssaySampler(tasks, 16, 16)
     for name, n, actives in INFEASIBLE:
         assert name in str(raised.value)
     assert "CHEMBL_tiny" in str(raised.value) and "too large" in str(raised.value)
@@ -76,12 +76,12 @@ def test_infeasible_assays_are_passed_over_and_reported_batches_always_come():
     good = task("CHEMBL_good", 60, 24)
     tasks = [task(*spec) for spec in INFEASIBLE] + [good]
     with deadline():
-        sampler = AssaySampler(tasks, 16, 16, tasks_per_batch=8, seed=3)
+        sampler = AssaySampler(tasks, 16, 16, seed=3)
         assert [t.name for t in sampler.tasks] == ["CHEMBL_good"]
         assert set(sampler.skipped) == {name for name, _, _ in INFEASIBLE}
         assert "11 actives and 21 inactives" in sampler.skipped["CHEMBL_rounding"]
         for _ in range(50):
-            batch = sampler().validate()
+            batch = sampler.sample(8).validate()
             assert batch.support_y.shape == (8, 16) and batch.query_y.shape == (8, 16)
             assert (batch.support_y.sum(1) == round(16 * 24 / 60)).all()
             assert ((batch.query_y.sum(1) > 0) & (batch.query_y.sum(1) < 16)).all()
@@ -114,12 +114,10 @@ def test_feasibility_up_front_agrees_with_every_draw(support_size, query_size):
         ({"support_size": 16.0}, "support_size"),
         ({"query_size": True}, "query_size"),
         ({"query_size": 0}, "query_size"),
-        ({"tasks_per_batch": True}, "tasks_per_batch"),
-        ({"tasks_per_batch": 0}, "tasks_per_batch"),
     ],
 )
 def test_bad_sizes_are_refused_naming_the_argument(kwargs, name):
-    arguments = {"support_size": 16, "query_size": 16, "tasks_per_batch": 2, **kwargs}
+    arguments = {"support_size": 16, "query_size": 16, **kwargs}
     with pytest.raises(ValueError, match=f"{name} must be an int") as raised:
         AssaySampler([task("a", 60, 30)], **arguments)
     assert repr(kwargs[name]) in str(raised.value)

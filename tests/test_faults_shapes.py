@@ -12,13 +12,13 @@ import torch.nn.functional as F
 from torch import nn
 
 import metalearn as ml
-from metalearn.algorithms.rollouts import linear_baseline
+from metalearn.rl.rollouts import linear_baseline
 from metalearn.tasks import Sinusoid, TextTasks
 
 
 def sinusoid_batch(tasks: int = 5, shots: int = 5) -> ml.TaskBatch:
     """T == S == Q, the book's sinusoid sizes, where [T, Q, 1] against [T, Q] broadcasts."""
-    return Sinusoid(seed=0).sample(tasks, shots, shots)
+    return Sinusoid(seed=0).sample(tasks, k_shot=shots, k_query=shots)
 
 
 def test_mse_refuses_to_broadcast_t_q_1_against_t_q():
@@ -124,7 +124,7 @@ def test_fine_tune_and_training_from_scratch_check_targets_too():
     sx, sy, qx, qy = sinusoid_batch()
     tune = ml.FineTune(nn.Linear(1, 1), F.mse_loss, lr=0.1, steps=1)
     with pytest.raises(ValueError, match="query_y"):
-        tune.meta_loss(sx, sy, qx, qy[..., 0])
+        tune.joint_loss(sx, sy, qx, qy[..., 0])
     with pytest.raises(ValueError, match="support_y"):
         tune.predict(sx, sy[..., 0], qx)
     scratch = ml.TrainFromScratch(lambda: nn.Linear(1, 1), F.mse_loss, lr=0.1, steps=1)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from metalearn.data import fsmol
-from metalearn.data.fsmol import featurize_assays, load_fsmol, read_subset, read_task_file
+from metalearn.data.fsmol import load_fsmol, read_subset, read_task_file
+from metalearn.tasks.assays import featurize_assays
 
 DATA_DIR = Path(
     os.environ.get("METALEARN_DATA_DIR")

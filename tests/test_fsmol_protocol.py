@@ -8,16 +8,8 @@ from sklearn.metrics import average_precision_score
 from sklearn.neighbors import KNeighborsClassifier
 
 from metalearn.algorithms.sklearn_learner import SklearnLearner
-from metalearn.tasks.fsmol_protocol import (
-    AssaySampler,
-    MoleculeTask,
-    SamplingError,
-    active_scores,
-    delta_auprc,
-    evaluate_fsmol,
-    results_table,
-    stratified_split,
-)
+from metalearn.evaluate_fsmol import active_scores, delta_auprc, evaluate_fsmol, results_table
+from metalearn.tasks.assays import AssaySampler, MoleculeTask, SamplingError, stratified_split
 
 
 def _labels(n: int, actives: int, seed: int = 0) -> np.ndarray:
@@ -153,19 +145,21 @@ def test_episode_sampler_batches_stratified_episodes_of_fixed_size():
     tasks = [_task(f"t{i}", 40 + 10 * i, 15 + 3 * i, seed=i) for i in range(5)] + [
         _task("tiny", 20, 10)
     ]
-    sampler = AssaySampler(tasks, support_size=16, query_size=16, tasks_per_batch=4, seed=0)
+    sampler = AssaySampler(tasks, support_size=16, query_size=16, seed=0)
     assert "tiny" not in {t.name for t in sampler.tasks}
-    batch = sampler().validate()
+    batch = sampler.sample(4).validate()
     assert batch.support_x.shape == (4, 16, 6) and batch.query_y.shape == (4, 16)
     assert batch.support_x.dtype == torch.float32 and batch.support_y.dtype == torch.int64
     assert ((batch.support_y.sum(1) > 0) & (batch.support_y.sum(1) < 16)).all()
     torch.testing.assert_close(
         batch.support_x[..., 0].long(), batch.support_y
     )  # rows stay with their labels
-    with pytest.raises(ValueError, match="tasks_per_batch"):
-        AssaySampler(tasks, 16, 16, 0)
+    with pytest.raises(ValueError, match="num_tasks"):
+        sampler.sample(0)
     with pytest.raises(ValueError, match="tasks"):
-        AssaySampler(tasks, 100, 100, 2)
+        AssaySampler(tasks, 100, 100)
+    again = AssaySampler(tasks, 16, 16, seed=0).sample(4)
+    assert all(torch.equal(a, b) for a, b in zip(batch, again))  # seeded
 
 
 def test_sklearn_learner_fits_each_support_set_afresh():

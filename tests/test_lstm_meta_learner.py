@@ -10,6 +10,7 @@ from torch.nn import functional as F
 import metalearn as ml
 from metalearn.algorithms.lstm_meta_learner import LSTMMetaLearner, preprocess
 from metalearn.models.lstm_classifier import LSTMClassifier
+from metalearn.tasks import TaskPool
 from metalearn.tasks.text import TextTasks
 
 
@@ -33,7 +34,7 @@ def test_preprocess_matches_andrychowicz_formula():
 def test_untrained_meta_learner_takes_an_sgd_step(init_lr):
     tasks = TextTasks("train", seed=0)
     learner = text_learner(tasks, inner_steps=1, init_lr=init_lr)
-    sx, sy, _, _ = tasks.sample(3, 2, 1)
+    sx, sy, _, _ = tasks.sample(3, k_shot=2, k_query=1)
     theta = learner.adapt(sx, sy).detach()
     theta0 = learner.initial_parameters().detach()
     for t in range(3):  # the gradient by ordinary autograd, task by task
@@ -55,10 +56,16 @@ def test_every_meta_parameter_gets_a_finite_nonzero_gradient():
     learner = text_learner(tasks, inner_steps=2)
     optimizer = torch.optim.Adam(learner.parameters(), 1e-3)
     ml.meta_train(
-        learner, lambda: tasks.sample(3, 2, 2), 1, optimizer, grad_clip=1.0, progress=False
+        learner,
+        TaskPool(tasks.sample(3, k_shot=2, k_query=2)),
+        1,
+        optimizer,
+        meta_batch=3,
+        grad_clip=1.0,
+        progress=False,
     )
     learner.zero_grad()
-    learner.meta_loss(*tasks.sample(3, 2, 2)).backward()
+    learner.meta_loss(*tasks.sample(3, k_shot=2, k_query=2)).backward()
     for name, parameter in learner.named_parameters():
         assert parameter.grad is not None and torch.isfinite(parameter.grad).all(), name
         assert parameter.grad.abs().sum() > 0, name
@@ -71,7 +78,7 @@ def test_inner_gradients_enter_as_constants():
     learner = text_learner(
         tasks, inner_steps=1, init_lr=0.5
     ).double()  # a large rate: Hessian terms would show
-    sx, sy, qx, qy = tasks.sample(1, 2, 2)
+    sx, sy, qx, qy = tasks.sample(1, k_shot=2, k_query=2)
     learner.meta_loss(sx, sy, qx, qy).backward()
     theta1 = learner.adapt(sx, sy).detach()[0].requires_grad_()
     query_gradient = torch.autograd.grad(
@@ -87,13 +94,11 @@ def test_inner_gradients_enter_as_constants():
 
 def test_meta_training_learns_gates_and_beats_chance_on_held_out_tasks():
     ml.seed_everything(0)
-    train, test = TextTasks("train", seed=1), TextTasks("test", seed=2)
+    train, test = TextTasks("train", k_shot=5, k_query=5, seed=1), TextTasks("test", seed=2)
     learner = text_learner(train, inner_steps=3)
     optimizer = torch.optim.Adam(learner.parameters(), 1e-2)
-    ml.meta_train(
-        learner, lambda: train.sample(8, 5, 5), 30, optimizer, grad_clip=1.0, progress=False
-    )
-    result = ml.evaluate(learner, [test.sample(40, 5, 10)])
+    ml.meta_train(learner, train, 30, optimizer, meta_batch=8, grad_clip=1.0, progress=False)
+    result = ml.evaluate(learner, [test.sample(40, k_shot=5, k_query=10)])
     assert result.mean > 1 / 3 + 0.15, result
     assert (
         learner.history["input_gate"].mean() > 0.05
@@ -116,7 +121,7 @@ def test_batch_norm_learner_uses_batch_statistics():
 def test_bad_input_names_the_argument():
     tasks = TextTasks("train", seed=0)
     learner = text_learner(tasks)
-    sx, sy, qx, qy = tasks.sample(2, 2, 2)
+    sx, sy, qx, qy = tasks.sample(2, k_shot=2, k_query=2)
     with pytest.raises(ValueError, match="support_y"):
         learner.meta_loss(sx, sy - 1, qx, qy)
     with pytest.raises(ValueError, match="query_y"):

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from metalearn.algorithms.lstm_policy import MetaLSTMController, run_controller, train_controller
 from metalearn.envs import Navigation2D
+from metalearn.rl.controller import MetaLSTMController, run_controller, train_controller
 
 
 def rotated_task(angle: float, gain: float = 1.0) -> Navigation2D:
@@ -82,11 +82,14 @@ def test_return_is_differentiable_in_the_lstm_weights():
 
 def test_training_improves_the_return_on_the_dynamics_variant():
     torch.manual_seed(0)
-    generator = torch.Generator().manual_seed(0)
     controller = MetaLSTMController(hidden=16)
-    make_env = lambda: Navigation2D.sample(16, generator=generator, dynamics=True, horizon=15)
     history = train_controller(
-        controller, make_env, 40, torch.optim.Adam(controller.parameters(), 1e-2), progress=False
+        controller,
+        40,
+        torch.optim.Adam(controller.parameters(), 1e-2),
+        meta_batch=16,
+        env_options=dict(horizon=15),
+        progress=False,
     )
     assert sum(history[-5:]) / 5 > sum(history[:5]) / 5 + 1.0, history
 
@@ -98,6 +101,4 @@ def test_bad_arguments_raise_value_error_naming_them():
     with pytest.raises(ValueError, match="prior_steps"):
         run_controller(controller, rotated_task(0.0), 1, prior_steps=-1)
     with pytest.raises(ValueError, match="steps"):
-        train_controller(
-            controller, lambda: rotated_task(0.0), 0, torch.optim.SGD(controller.parameters(), 0.1)
-        )
+        train_controller(controller, 0, torch.optim.SGD(controller.parameters(), 0.1), meta_batch=1)

@@ -20,12 +20,12 @@ def tiny_mlp() -> nn.Module:
 
 
 def regression_batch(
-    num_tasks: int = 3, shots: int = 4, queries: int = 5
+    num_tasks: int = 3, k_shot: int = 4, k_query: int = 5
 ) -> tuple[torch.Tensor, ...]:
     g = torch.Generator().manual_seed(1)
     return tuple(
         torch.randn(num_tasks, n, d, generator=g, dtype=torch.float64)
-        for n, d in ((shots, 2), (shots, 1), (queries, 2), (queries, 1))
+        for n, d in ((k_shot, 2), (k_shot, 1), (k_query, 2), (k_query, 1))
     )
 
 
@@ -100,13 +100,13 @@ def test_meta_sgd_rates_are_parameters_and_receive_gradients(rates):
         assert rate.grad is not None and rate.grad.abs().sum() > 0
 
 
-def bn_conv_batch(num_tasks=2, shots=3, queries=3):
+def bn_conv_batch(num_tasks=2, k_shot=3, k_query=3):
     g = torch.Generator().manual_seed(2)
     return (
-        torch.randn(num_tasks, shots, 1, 28, 28, generator=g, dtype=torch.float64),
-        torch.randint(0, 5, (num_tasks, shots), generator=g),
-        torch.randn(num_tasks, queries, 1, 28, 28, generator=g, dtype=torch.float64),
-        torch.randint(0, 5, (num_tasks, queries), generator=g),
+        torch.randn(num_tasks, k_shot, 1, 28, 28, generator=g, dtype=torch.float64),
+        torch.randint(0, 5, (num_tasks, k_shot), generator=g),
+        torch.randn(num_tasks, k_query, 1, 28, 28, generator=g, dtype=torch.float64),
+        torch.randint(0, 5, (num_tasks, k_query), generator=g),
     )
 
 
@@ -142,7 +142,7 @@ def test_default_path_is_vmap_for_mlp_and_loop_for_conv_nets():
 def test_adapt_lowers_support_loss_and_leaves_the_model_alone():
     torch.manual_seed(0)
     maml = ml.MAML(ml.MLP(1, [40, 40], 1), F.mse_loss, 0.01, inner_steps=5)
-    support_x, support_y, _, _ = Sinusoid(seed=3).sample(1, 10, 1)
+    support_x, support_y, _, _ = Sinusoid(seed=3).sample(1, k_shot=10, k_query=1)
     before = {k: v.clone() for k, v in maml.params().items()}
     adapted = maml.adapt(support_x[0], support_y[0])
     loss_before = F.mse_loss(maml.model(support_x[0]), support_y[0])
@@ -191,9 +191,9 @@ def test_same_seed_gives_same_training_curve():
     def run() -> list[float]:
         torch.manual_seed(0)
         maml = ml.MAML(ml.MLP(1, [16], 1), F.mse_loss, 0.01)
-        family = Sinusoid(seed=5)
+        family = Sinusoid(k_shot=5, k_query=5, seed=5)
         opt = torch.optim.Adam(maml.parameters(), 1e-3)
-        return ml.meta_train(maml, family.sampler(4, 5, 5), 5, opt, progress=False)
+        return ml.meta_train(maml, family, 5, opt, meta_batch=4, progress=False)
 
     assert run() == run()
 

@@ -78,11 +78,10 @@ def test_batched_generated_classifiers_equal_one_lstm_per_task():
 def test_every_meta_parameter_gets_a_finite_nonzero_gradient():
     model, tasks = small_model_and_tasks(2)
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
-    ml.meta_train(
-        model, lambda: tasks.sample(4, 2, 2), steps=1, optimizer=optimizer, progress=False
-    )
+    batch = tasks.sample(4, k_shot=2, k_query=2)
+    ml.meta_train(model, ml.TaskPool(batch), 1, optimizer, meta_batch=4, progress=False)
     model.zero_grad()
-    model.meta_loss(*tasks.sample(4, 2, 2)).backward()
+    model.meta_loss(*tasks.sample(4, k_shot=2, k_query=2)).backward()
     for name, parameter in model.named_parameters():
         assert parameter.grad is not None and torch.isfinite(parameter.grad).all(), name
         assert parameter.grad.abs().sum() > 0, name
@@ -90,20 +89,18 @@ def test_every_meta_parameter_gets_a_finite_nonzero_gradient():
 
 def test_short_meta_training_beats_chance_on_held_out_tasks():
     ml.seed_everything(0)
-    train, test = TextTasks("train", seed=1), TextTasks("test", seed=2)
+    train, test = TextTasks("train", k_shot=5, k_query=5, seed=1), TextTasks("test", seed=2)
     model = MetaLSTM(3, hidden_size=16, meta_hidden_size=32, vocab_size=train.vocab_size)
     optimizer = torch.optim.Adam(model.parameters(), 1e-2)
-    ml.meta_train(
-        model, lambda: train.sample(16, 5, 5), 60, optimizer, grad_clip=1.0, progress=False
-    )
-    result = ml.evaluate(model, [test.sample(60, 5, 10)])
+    ml.meta_train(model, train, 60, optimizer, meta_batch=16, grad_clip=1.0, progress=False)
+    result = ml.evaluate(model, [test.sample(60, k_shot=5, k_query=10)])
     assert result.mean > 1 / 3 + 0.15, result
 
 
 @pytest.mark.parametrize("method", ["meta_loss", "predict"])
 def test_bad_input_names_the_argument(method):
     model, tasks = small_model_and_tasks()
-    sx, sy, qx, qy = tasks.sample(2, 2, 2)
+    sx, sy, qx, qy = tasks.sample(2, k_shot=2, k_query=2)
     call = getattr(model, method)
     args = (
         (lambda sx, sy, qx: (sx, sy, qx, qy))
@@ -137,9 +134,9 @@ def test_second_order_maml_through_lstm_classifier_on_cuda():
     tasks = TextTasks("train", seed=0)
     model = LSTMClassifier(3, 8, vocab_size=tasks.vocab_size).cuda()
     maml = ml.MAML(model, F.cross_entropy, inner_lr=0.5, inner_steps=1)
-    loss = maml.meta_loss(*tasks.sample(4, 2, 2).to("cuda"))
+    loss = maml.meta_loss(*tasks.sample(4, k_shot=2, k_query=2).to("cuda"))
     loss.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
     meta = MetaLSTM(3, 8, 16, vocab_size=tasks.vocab_size).cuda()
-    meta.meta_loss(*tasks.sample(4, 2, 2).to("cuda")).backward()
+    meta.meta_loss(*tasks.sample(4, k_shot=2, k_query=2).to("cuda")).backward()
     assert all(torch.isfinite(p.grad).all() for p in meta.parameters())

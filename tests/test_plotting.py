@@ -6,8 +6,8 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
+from metalearn.core import TaskBatch
 from metalearn.plotting import draw_meta_loop, show_episodes
-from metalearn.tasks import TaskBatch
 
 
 def _image_batch(tasks=3, support=4, query=6):

@@ -7,22 +7,17 @@ import torch
 from torch.func import functional_call
 
 from metalearn.algorithms.maml import MAML
-from metalearn.algorithms.meta_rl import (
-    MetaRLSampler,
-    adapt_by_policy_gradient,
-    policy_gradient_step,
-    task_policy,
-)
-from metalearn.algorithms.policy_gradient import (
-    GaussianMLPPolicy,
+from metalearn.envs import Navigation2D
+from metalearn.models.policy import GaussianMLPPolicy
+from metalearn.rl.maml_rl import MAMLRollouts, adapt_by_policy_gradient, task_policy
+from metalearn.rl.policy_gradient import (
     gaussian_log_prob,
     lvc_loss,
     pack_targets,
     reinforce_loss,
     sample_actions,
 )
-from metalearn.algorithms.rollouts import discounted_returns, linear_baseline, policy_batch, rollout
-from metalearn.envs import Navigation2D
+from metalearn.rl.rollouts import discounted_returns, linear_baseline, policy_batch, rollout
 
 
 def one_step_gaussian(mu: float, log_sigma: float, samples: int, seed: int = 0):
@@ -164,7 +159,7 @@ def test_task_policy_equals_each_task_run_alone():
         assert torch.allclose(batched[i], functional_call(policy, params[i], (obs[i],)), atol=1e-6)
 
 
-def small_maml(first_order: bool = False) -> tuple[MAML, MetaRLSampler]:
+def small_maml(first_order: bool = False) -> tuple[MAML, MAMLRollouts]:
     torch.manual_seed(0)
     maml = MAML(
         GaussianMLPPolicy(2, 2, hidden=(16, 16)),
@@ -173,16 +168,12 @@ def small_maml(first_order: bool = False) -> tuple[MAML, MetaRLSampler]:
         first_order=first_order,
         inner_loss_fn=lvc_loss,
     )
-    generator = torch.Generator().manual_seed(0)
-    sampler = MetaRLSampler(
-        maml, lambda: Navigation2D.sample(3, generator=generator, horizon=15), 4, generator
-    )
-    return maml, sampler
+    return maml, MAMLRollouts(maml, 4, seed=0, env_options=dict(horizon=15))
 
 
 def test_maml_rl_batch_and_meta_gradient():
     maml, sampler = small_maml()
-    batch = sampler().validate()
+    batch = sampler.sample(3).validate()
     assert batch.support_x.shape == (3, 60, 2) and batch.query_y.shape == (3, 60, 4)
     assert len(sampler.history) == 1
     loss = maml.meta_loss(*batch)
@@ -206,9 +197,16 @@ def test_policy_gradient_steps_improve_the_return_on_a_fixed_goal():
     assert returns[-1, 0] > returns[0, 0] + 1.0, returns.flatten()
 
 
-def test_policy_gradient_step_starts_from_the_given_parameters():
+def test_a_policy_gradient_step_starts_from_the_given_parameters():
     policy = GaussianMLPPolicy(2, 2, hidden=(8,))
     params = {k: v.detach() + 1.0 for k, v in policy.named_parameters()}
     x, y = torch.randn(10, 2), pack_targets(torch.randn(10, 2), torch.zeros(10), torch.ones(10))
-    stepped = policy_gradient_step(policy, params, x, y, lr=0.1)  # zero advantages: no move
+    maml = MAML(policy, reinforce_loss, inner_lr=0.1)
+    stepped = maml.adapt(x, y, steps=1, params=params)  # zero advantages: no move
     assert all(torch.allclose(stepped[k], params[k]) for k in params)
+
+
+def test_maml_rollouts_draw_their_tasks_from_their_own_seed():
+    first = small_maml()[1].sample(2)
+    again = small_maml()[1].sample(2)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from sources import Calls
 from torch import nn
 
 import metalearn as ml
@@ -81,9 +82,10 @@ def test_meta_training_learns_to_ignore_the_noise_dimensions():
     optimizer = torch.optim.Adam(protonet.parameters(), lr=3e-3)
     ml.meta_train(
         protonet,
-        lambda: ml.TaskBatch(*_clusters(16, 1, 5, generator=generator)),
+        Calls(lambda: ml.TaskBatch(*_clusters(16, 1, 5, generator=generator))),
         100,
         optimizer,
+        meta_batch=16,
         progress=False,
     )
     after = ml.evaluate(protonet, [test_batch]).mean

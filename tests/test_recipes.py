@@ -30,10 +30,16 @@ def test_each_recipe_builds_a_run_that_meta_trains(experiment, monkeypatch):
     run = recipes.build(experiment, seed=0, device=torch.device("cpu"))
     assert run.steps == config.EXPERIMENTS[experiment]["quick"].get("meta_steps", run.steps)
     history = ml.meta_train(
-        run.learner, run.sample_batch, 2, run.optimizer, grad_clip=run.grad_clip, progress=False
+        run.learner,
+        run.source,
+        2,
+        run.optimizer,
+        meta_batch=run.meta_batch,
+        grad_clip=run.grad_clip,
+        progress=False,
     )
     assert len(history) == 2 and all(map(torch.isfinite, torch.tensor(history)))
-    assert run.sample_batch().num_tasks == run.meta_batch
+    assert isinstance(run.source, ml.TaskSource)
 
 
 def test_the_command_line_writes_the_model_and_a_record(tmp_path, monkeypatch, capsys):

@@ -1,15 +1,15 @@
 import pytest
 import torch
 
-from metalearn.tasks import TaskBatch, check_task_batch
+from metalearn.core import TaskBatch, check_task_batch
 
 
-def make_batch(tasks=3, shots=4, queries=5, features=2):
+def make_batch(tasks=3, k_shot=4, k_query=5, features=2):
     return TaskBatch(
-        torch.randn(tasks, shots, features),
-        torch.randn(tasks, shots, 1),
-        torch.randn(tasks, queries, features),
-        torch.randn(tasks, queries, 1),
+        torch.randn(tasks, k_shot, features),
+        torch.randn(tasks, k_shot, 1),
+        torch.randn(tasks, k_query, features),
+        torch.randn(tasks, k_query, 1),
     )
 
 
@@ -40,7 +40,7 @@ def test_bad_shapes_raise_naming_the_tensor(field, bad, message):
 
 
 def test_empty_support_set_is_rejected():
-    batch = make_batch(shots=0)
+    batch = make_batch(k_shot=0)
     with pytest.raises(ValueError, match="support_x is empty"):
         check_task_batch(*batch)
 

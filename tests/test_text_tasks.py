@@ -49,7 +49,7 @@ def test_rules_differ_between_tasks_and_splits_are_disjoint():
 
 
 def test_same_seed_same_tasks_other_seed_other_tasks():
-    a, b, c = (TextTasks("test", seed=s).sample(3, 2, 2) for s in (7, 7, 8))
+    a, b, c = (TextTasks("test", seed=s).sample(3, k_shot=2, k_query=2) for s in (7, 7, 8))
     assert all(torch.equal(x, y) for x, y in zip(a, b))
     assert not torch.equal(a.support_x, c.support_x)
 

@@ -1,8 +1,9 @@
 import pytest
 import torch
+from sources import Calls
 from torch import nn
 
-from metalearn import FineTune, TaskBatch, meta_train
+from metalearn import FineTune, TaskBatch, pretrain
 
 
 def constant_batch(value: float) -> TaskBatch:
@@ -13,9 +14,10 @@ def constant_batch(value: float) -> TaskBatch:
 def test_meta_train_records_a_decreasing_loss_and_moves_the_parameters():
     torch.manual_seed(0)
     learner = FineTune(nn.Linear(1, 1), nn.functional.mse_loss, lr=0.1, steps=1)
-    history = meta_train(
+    history = pretrain(
         learner,
-        lambda: constant_batch(3.0),
+        Calls(lambda: constant_batch(3.0)),
+        meta_batch=2,
         steps=100,
         optimizer=torch.optim.SGD(learner.parameters(), lr=0.1),
         progress=False,
@@ -28,9 +30,10 @@ def test_gradient_clipping_bounds_each_update():
     torch.manual_seed(0)
     learner = FineTune(nn.Linear(1, 1, bias=False), nn.functional.mse_loss, lr=0.1, steps=1)
     before = learner.model.weight.detach().clone()
-    meta_train(
+    pretrain(
         learner,
-        lambda: constant_batch(1000.0),
+        Calls(lambda: constant_batch(1000.0)),
+        meta_batch=2,
         steps=1,
         optimizer=torch.optim.SGD(learner.parameters(), lr=1.0),
         grad_clip=0.5,
@@ -41,10 +44,11 @@ def test_gradient_clipping_bounds_each_update():
 
 def test_a_nan_loss_stops_training_with_a_clear_error():
     learner = FineTune(nn.Linear(1, 1), nn.functional.mse_loss, lr=0.1, steps=1)
-    with pytest.raises(FloatingPointError, match="meta-loss is nan at step 0"):
-        meta_train(
+    with pytest.raises(FloatingPointError, match="the loss is nan at step 0"):
+        pretrain(
             learner,
-            lambda: constant_batch(float("nan")),
+            Calls(lambda: constant_batch(float("nan"))),
+            meta_batch=2,
             steps=3,
             optimizer=torch.optim.SGD(learner.parameters(), lr=0.1),
             progress=False,
@@ -54,9 +58,10 @@ def test_a_nan_loss_stops_training_with_a_clear_error():
 def test_steps_must_be_positive():
     learner = FineTune(nn.Linear(1, 1), nn.functional.mse_loss, lr=0.1, steps=1)
     with pytest.raises(ValueError, match="steps must be >= 1"):
-        meta_train(
+        pretrain(
             learner,
-            lambda: constant_batch(1.0),
+            Calls(lambda: constant_batch(1.0)),
+            meta_batch=2,
             steps=0,
             optimizer=torch.optim.SGD(learner.parameters(), lr=0.1),
         )

@@ -1,6 +1,5 @@
 """Few-shot learners, all following :class:`FewShotLearner`."""
 
-from metalearn.algorithms.base import FewShotLearner, MetaLearner
 from metalearn.algorithms.baselines import FineTune, TrainFromScratch
 from metalearn.algorithms.lstm_meta_learner import LSTMMetaLearner
 from metalearn.algorithms.maml import MAML
@@ -8,6 +7,7 @@ from metalearn.algorithms.meta_lstm import MetaLSTM
 from metalearn.algorithms.protonet import ProtoNet
 from metalearn.algorithms.sklearn_learner import SklearnLearner
 from metalearn.algorithms.with_steps import WithSteps
+from metalearn.core import FewShotLearner, MetaLearner
 
 __all__ = [
     "FewShotLearner",

@@ -2,8 +2,7 @@
 support set.
 
 These answer the question every meta-learning result must face: would ordinary
-training have done as well? Both follow the learner protocol of
-:mod:`metalearn.algorithms.base`.
+training have done as well? Both follow the learner protocol of :mod:`metalearn.core`.
 """
 
 from __future__ import annotations
@@ -14,13 +13,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from metalearn.tasks.batch import (
-    call_model,
-    check_model_batch,
-    check_targets,
-    check_task_batch,
-)
-from metalearn.utils import check_float, check_int
+from metalearn.checks import call_model, check_float, check_int, check_model_batch, check_targets
+from metalearn.core import check_task_batch
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
@@ -43,7 +37,7 @@ def fit(
     Raises:
         ValueError: a bad setting (named); ``x`` and ``y`` disagree on ``S``; ``y`` does not
             fit the model's outputs without broadcasting, or holds labels out of range
-            (see :func:`~metalearn.tasks.batch.check_targets`); a model without parameters.
+            (see :func:`~metalearn.checks.check_targets`); a model without parameters.
 
     A loss that turns NaN is not stopped here: the predictions turn NaN, and so do the
     scores of :func:`metalearn.evaluate`.
@@ -83,10 +77,11 @@ def _check(lr: float, steps: int, optimizer: str) -> None:
 class FineTune(nn.Module):
     """Transfer learning: pretrain one network on all tasks, then fine-tune a copy per task.
 
-    ``meta_loss`` is the plain loss on every example of the batch (support and
-    query alike, no inner loop), so ``meta_train(FineTune(...), ...)`` pretrains
-    the network jointly on the task family. ``predict`` fine-tunes a fresh copy of
-    the pretrained network on each task's support set and predicts its queries.
+    ``joint_loss`` is the plain loss on every example of a task batch (support and
+    query alike, no inner loop): ``metalearn.pretrain(FineTune(...), source, ...)`` pretrains
+    the network jointly on the task family -- transfer learning, not meta-learning.
+    ``predict`` fine-tunes a fresh copy of the pretrained network on each task's support set
+    and predicts its queries.
 
     Args:
         model: the network ``[B, ...] -> [B, ...]`` to pretrain and fine-tune.
@@ -116,7 +111,7 @@ class FineTune(nn.Module):
             optimizer,
         )
 
-    def meta_loss(
+    def joint_loss(
         self,
         support_x: torch.Tensor,
         support_y: torch.Tensor,

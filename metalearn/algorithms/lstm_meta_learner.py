@@ -35,8 +35,7 @@ from torch import nn
 from torch.func import functional_call, grad_and_value, replace_all_batch_norm_modules_, vmap
 
 from metalearn.algorithms.meta_lstm import check_episode
-from metalearn.tasks.batch import check_model_batch, check_model_device
-from metalearn.utils import check_float, check_int
+from metalearn.checks import check_float, check_int, check_model_batch, check_model_device
 
 
 def preprocess(x: torch.Tensor, p: float = 10.0) -> torch.Tensor:

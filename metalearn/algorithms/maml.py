@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Callable, Literal
+from typing import Callable, Literal, Sequence
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
-from metalearn.algorithms.batch_norm import ExactBatchNormUnderVmap
-from metalearn.tasks.batch import check_model_batch
+from metalearn.checks import check_model_batch
+from metalearn.models.batch_norm import ExactBatchNormUnderVmap
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 RATE_CHOICES = ("none", "per_tensor", "per_element")
@@ -50,6 +50,9 @@ class MAML(nn.Module):
             ``"per_element"`` one per parameter entry (Meta-SGD, Li et al. 2017).
         inner_loss_fn: loss of the inner steps on the support set (defaults to ``loss_fn``);
             e.g. a policy-gradient surrogate where ``support_y`` packs actions and advantages.
+        adapt_only: names of the parameters the inner loop changes (e.g. the last layer's,
+            ``["head.weight", "head.bias"]``: ANIL, Raghu et al. 2020); the others are used as
+            they are in adaptation and still meta-learned. ``None`` (default) adapts all.
         batched: ``True`` batches tasks with ``vmap``, ``False`` loops over them, ``None``
             chooses: vmap unless the model has convolutions (on CPU, vmapped convolutions
             with per-task weights run as grouped convolutions and were measured slower
@@ -71,6 +74,7 @@ class MAML(nn.Module):
         *,
         learn_inner_lr: Literal["none", "per_tensor", "per_element"] = "none",
         inner_loss_fn: LossFn | None = None,
+        adapt_only: Sequence[str] | None = None,
         batched: bool | None = None,
     ) -> None:
         super().__init__()
@@ -113,7 +117,17 @@ class MAML(nn.Module):
         self.first_order = first_order
         self.learn_inner_lr = learn_inner_lr
         self.batched = batched
-        self._names = [name for name, _ in model.named_parameters()]
+        all_names = [name for name, _ in model.named_parameters()]
+        if adapt_only is not None:
+            unknown = sorted(set(adapt_only) - set(all_names))
+            if isinstance(adapt_only, str) or unknown or not adapt_only:
+                raise ValueError(
+                    f"adapt_only must be a non-empty list of parameter names of model, got "
+                    f"{adapt_only!r}"
+                    + (f" (unknown: {unknown})" if unknown else "")
+                    + f"; the model has {all_names}"
+                )
+        self._names = [n for n in all_names if adapt_only is None or n in set(adapt_only)]
         self._has_batch_norm = any(
             isinstance(m, nn.modules.batchnorm._NormBase) for m in model.modules()
         )
@@ -121,7 +135,8 @@ class MAML(nn.Module):
             torch.full_like(p.detach(), inner_lr)
             if learn_inner_lr == "per_element"
             else p.new_full((), inner_lr)
-            for p in model.parameters()
+            for name, p in model.named_parameters()
+            if name in self._names
         ]
         self.inner_lrs = nn.ParameterList(
             [nn.Parameter(r) for r in rates] if learn_inner_lr != "none" else []

@@ -33,9 +33,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from metalearn.checks import check_int, check_model_device
+from metalearn.core import check_task_batch
 from metalearn.models.lstm_classifier import LSTMClassifier, lstm_final_hidden
-from metalearn.tasks.batch import check_labels, check_model_device
-from metalearn.utils import check_int
 
 
 def check_episode(
@@ -47,50 +47,21 @@ def check_episode(
     *,
     check_sequences: Callable[..., None] | None = None,
 ) -> None:
-    """Raise ``ValueError`` naming the argument unless this is a valid batch of classification
-    tasks.
-
-    ``support_x [T, S, ...]`` with ``T, S, Q >= 1``, all on one device; labels ``[T, S]`` /
-    ``[T, Q]`` integers (not float, not bool) in ``[0, n_way)`` (``>= 0`` when ``n_way`` is
-    ``None``); inputs accepted by
-    ``check_sequences(x, name, batch_dims=2)`` (when given, e.g.
-    :meth:`LSTMClassifier.check_sequences`), else support and query of the same example shape.
-    """
-    for name, x in (("support_x", support_x), ("query_x", query_x)):
-        if x.dim() < 2:
-            raise ValueError(f"{name} must have shape [T, examples, ...], got {tuple(x.shape)}")
-    if support_x.shape[0] == 0:
-        raise ValueError("support_x has no tasks (T = 0): a task batch needs at least one task")
-    if support_x.shape[1] == 0:
-        raise ValueError("support_x is empty: each task needs at least one support example")
-    if query_x.shape[1] == 0:
-        raise ValueError("query_x is empty (Q = 0): each task needs at least one query example")
-    for name, tensor in (("support_y", support_y), ("query_x", query_x), ("query_y", query_y)):
-        if tensor is not None and tensor.device != support_x.device:
-            raise ValueError(
-                f"{name} is on {tensor.device} but support_x is on {support_x.device}; "
-                "all must be on one device (use batch.to(device))"
-            )
+    """:func:`~metalearn.core.check_task_batch` for classification episodes of ``n_way``
+    classes, whose inputs are checked by ``check_sequences(x, name, batch_dims=2)`` when given
+    (:meth:`LSTMClassifier.check_sequences`: support and query may differ in length)."""
+    check_task_batch(
+        support_x,
+        support_y,
+        query_x,
+        query_y,
+        num_classes=n_way,
+        class_labels=True,
+        same_example_shape=check_sequences is None,
+    )
     if check_sequences is not None:
         check_sequences(support_x, "support_x", batch_dims=2)
         check_sequences(query_x, "query_x", batch_dims=2)
-    elif support_x.shape[2:] != query_x.shape[2:]:
-        raise ValueError(
-            f"query_x examples have shape {tuple(query_x.shape[2:])}, "
-            f"support_x {tuple(support_x.shape[2:])}"
-        )
-    labels = [("support_y", support_y, support_x)] + (
-        [("query_y", query_y, query_x)] if query_y is not None else []
-    )
-    for name, y, x in labels:
-        if not isinstance(y, torch.Tensor) or y.shape != x.shape[:2]:
-            raise ValueError(
-                f"{name} must hold integer labels of shape {tuple(x.shape[:2])}, "
-                f"got {tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}"
-            )
-        check_labels(y, name, n_way)
-    if len({support_x.shape[0], support_y.shape[0], query_x.shape[0]}) != 1:
-        raise ValueError("support_x, support_y and query_x must share the task dimension T")
 
 
 class MetaLSTM(nn.Module):

@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from metalearn.tasks.batch import call_model, check_labels, check_model_device, check_task_batch
+from metalearn.checks import call_model, check_labels, check_model_device
+from metalearn.core import check_task_batch
 
 
 class ProtoNet(nn.Module):
@@ -79,9 +80,8 @@ class ProtoNet(nn.Module):
 
     def forward(self, support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
         """Query logits ``[T, Q, C]`` = minus the squared distances to the prototypes."""
-        check_task_batch(support_x, support_y, query_x)
+        check_task_batch(support_x, support_y, query_x, num_classes=self.num_classes)
         check_model_device(self.encoder, support_x=support_x, query_x=query_x)
-        check_labels(support_y, "support_y", self.num_classes, shape=support_x.shape[:2])
         prototypes = self.prototypes(self.embed(support_x, "support_x"), support_y)  # [T, C, E]
         query = self.embed(query_x, "query_x")  # [T, Q, E]
         return -(query[:, :, None, :] - prototypes[:, None, :, :]).pow(2).sum(dim=-1)
@@ -91,8 +91,7 @@ class ProtoNet(nn.Module):
     ) -> Tensor:
         """Cross-entropy of the query logits, averaged over all query examples of all tasks
         (a scalar). ``query_y [T, Q]`` integer labels in ``0 .. num_classes - 1``."""
-        check_task_batch(support_x, support_y, query_x, query_y)
-        check_labels(query_y, "query_y", self.num_classes, shape=query_x.shape[:2])
+        check_task_batch(support_x, support_y, query_x, query_y, num_classes=self.num_classes)
         logits = self(support_x, support_y, query_x)
         return F.cross_entropy(logits.flatten(0, 1), query_y.flatten())
 

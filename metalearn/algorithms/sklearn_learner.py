@@ -18,8 +18,8 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from metalearn.tasks.batch import check_labels, check_task_batch
-from metalearn.utils import check_int, check_seed
+from metalearn.checks import check_int, check_labels, check_seed
+from metalearn.core import check_task_batch
 
 PROBABILITY_FLOOR = 1e-6  # keeps log-probabilities finite where a forest says exactly 0
 

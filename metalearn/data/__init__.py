@@ -1,14 +1,13 @@
 """Real data sets: download with checksum, cache, load."""
 
 from metalearn.data.download import cache_dir, derived_dir, fetch, find_local, md5sum
-from metalearn.data.fsmol import Assay, FSMol, featurize_assays, load_fsmol
+from metalearn.data.fsmol import Assay, FSMol, load_fsmol
 from metalearn.data.omniglot import ImageSet, load_omniglot, omniglot_runs
 
 __all__ = [
     "Assay",
     "FSMol",
     "ImageSet",
-    "featurize_assays",
     "load_fsmol",
     "cache_dir",
     "derived_dir",

@@ -46,23 +46,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Literal
 
 import numpy as np
-import torch
 
 from metalearn.data.cache import digest
 from metalearn.data.download import (
     DATA_ENV_VAR,
     EXTRACTED_MARKER,
     cache_dir,
-    derived_dir,
     extract_archive,
     fetch,
     find_local,
 )
 from metalearn.data.records import parse_label, parse_optional_float
-from metalearn.tasks.fsmol_protocol import MoleculeTask
 
 if TYPE_CHECKING:
-    from metalearn.data.featurize import Featurizer
+    pass
 
 SUBSET_FILE = "fsmol_subset.csv.gz"
 SUBSET_MD5 = "0072dc8c92214e34d34a8e40a0f734be"
@@ -351,36 +348,6 @@ def _check_complete(root: Path, archive: Path) -> None:
                 f"of another size than in the archive ({member.size} bytes). Delete the folder "
                 f"{root} and load again to extract the archive afresh."
             )
-
-
-def featurize_assays(
-    assays: Iterable[Assay], data_key: str, featurizer: Featurizer | None = None, cache: bool = True
-) -> tuple[list[MoleculeTask], int]:
-    """Featurise ``assays`` (default: Morgan radius 2, 2048 bits; cached in
-    ``derived_dir("fsmol")`` when ``cache``).
-
-    Molecules RDKit cannot parse are dropped. Returns the tasks (same order) and how many
-    molecules were dropped.
-    """
-    from metalearn.data.featurize import (
-        Featurizer,
-        featurize,
-    )  # RDKit (metalearn[chem]) only when featurising
-
-    featurizer = featurizer or Featurizer()
-    assays = list(assays)
-    smiles = [text for assay in assays for text in assay.smiles]
-    features = featurize(smiles, featurizer, derived_dir("fsmol") if cache else None, data_key)
-    matrix, start, tasks = features.matrix(), 0, []
-    for assay in assays:
-        rows = slice(start, start + len(assay))
-        keep = features.valid[rows]
-        x = torch.from_numpy(np.ascontiguousarray(matrix[rows][keep]))
-        tasks.append(
-            MoleculeTask(assay.name, x, torch.from_numpy(assay.active[keep].astype(np.int64)))
-        )
-        start += len(assay)
-    return tasks, features.num_invalid
 
 
 def _by_split(assays: Iterable[Assay]) -> dict[str, list[Assay]]:

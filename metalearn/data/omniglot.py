@@ -40,9 +40,9 @@ from typing import Callable
 import torch
 from PIL import Image
 
+from metalearn.core import TaskBatch
 from metalearn.data.cache import cached, digest, folder_digest
 from metalearn.data.download import DATA_ENV_VAR, cache_dir, derived_dir, fetch, find_local
-from metalearn.tasks.batch import TaskBatch
 
 URL = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/"
 FULL = {
@@ -203,7 +203,10 @@ def _check_runs(runs: dict) -> None:
 
 def _decode_characters(sources: list[tuple[Path, str]]) -> dict:
     """Decode every image; each character once (the small subsets share Greek and Latin)."""
-    images, character_of, characters, origins = [], [], {}, []
+    images: list[torch.Tensor] = []
+    character_of: list[int] = []
+    characters: dict[str, int] = {}
+    origins: list[str] = []
     for source, _ in sources:
         origin = source.name.removesuffix(".zip")
         taken = {name.split("/")[0] for name in characters}

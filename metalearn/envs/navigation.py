@@ -25,8 +25,7 @@ from typing import NamedTuple
 
 import torch
 
-from metalearn.tasks.batch import normalise_index
-from metalearn.utils import check_float, check_int
+from metalearn.checks import check_float, check_int, normalise_index
 
 
 class Step(NamedTuple):
@@ -139,8 +138,9 @@ class Navigation2D:
         max_rotation = check_float("max_rotation", max_rotation, minimum=0.0)
         if not isinstance(gain_range, (tuple, list)) or len(gain_range) != 2:
             raise ValueError(f"gain_range must be a pair (low, high), got {gain_range!r}")
-        gain_range = tuple(check_float(f"gain_range[{i}]", g) for i, g in enumerate(gain_range))
-        if gain_range[0] > gain_range[1]:
+        low, high = (check_float(f"gain_range[{i}]", g) for i, g in enumerate(gain_range))
+        gain_range = (low, high)
+        if low > high:
             raise ValueError(f"gain_range must be (low, high) with low <= high, got {gain_range}")
         goals = torch.rand(num_tasks, 2, generator=generator) - 0.5
         if dynamics:

@@ -97,6 +97,7 @@ class LSTMClassifier(nn.Module):
             nn.Embedding(vocab_size, embedding_dim, padding_idx=0) if vocab_size else None
         )
         width = embedding_dim if vocab_size else input_size
+        assert width is not None  # checked above: an input size without a vocabulary
         bound = 1.0 / math.sqrt(hidden_size)
         self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, width).uniform_(-bound, bound))
         self.weight_hh = nn.Parameter(

@@ -1,29 +1,21 @@
-"""Task families: each yields :class:`TaskBatch` objects."""
+"""Task sources: each follows :class:`metalearn.core.TaskSource`, ``sample(num_tasks)``."""
 
-from metalearn.tasks.batch import TaskBatch, check_task_batch
-from metalearn.tasks.episodes import EpisodeSampler
-from metalearn.tasks.fsmol_protocol import (
-    AssaySampler,
-    MoleculeTask,
-    SamplingError,
-    delta_auprc,
-    evaluate_fsmol,
-    stratified_split,
-)
+from metalearn.tasks.assays import AssaySampler, MoleculeTask, SamplingError, stratified_split
+from metalearn.tasks.episodes import AllClasses, EpisodeSampler, digit_episodes
+from metalearn.tasks.pool import TaskPool
 from metalearn.tasks.sinusoid import Sinusoid, SinusoidParams
 from metalearn.tasks.text import TextTasks
 
 __all__ = [
+    "AllClasses",
     "AssaySampler",
     "EpisodeSampler",
     "MoleculeTask",
     "SamplingError",
-    "delta_auprc",
-    "evaluate_fsmol",
-    "stratified_split",
     "Sinusoid",
     "SinusoidParams",
-    "TaskBatch",
+    "TaskPool",
     "TextTasks",
-    "check_task_batch",
+    "digit_episodes",
+    "stratified_split",
 ]

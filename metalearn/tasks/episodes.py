@@ -1,84 +1,88 @@
-"""N-way K-shot episodes over any labelled image set (Omniglot, miniImageNet, ...)."""
+"""N-way K-shot episodes over any labelled set of examples (Omniglot, digits, ...)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
-from metalearn.tasks.batch import TaskBatch
-from metalearn.utils import check_int, check_seed
+from metalearn.checks import check_generator, check_int, check_seed
+from metalearn.core import TaskBatch
 
 
 class EpisodeSampler:
-    """Draws few-shot classification episodes from ``images`` labelled by ``labels``.
+    """Draws few-shot classification episodes from ``examples`` labelled by ``labels``.
 
-    Each episode picks ``ways`` classes at random, relabels them ``0 .. ways-1`` in
-    random order, and draws ``shots + queries`` distinct images of each: the first
-    ``shots`` form the support set, the rest the query set, so no image is in both.
+    A :class:`~metalearn.core.TaskSource`. Each episode picks ``n_way`` classes at random,
+    relabels them ``0 .. n_way-1`` in random order, and draws ``k_shot + k_query`` distinct
+    examples of each: the first ``k_shot`` form the support set, the rest the query set, so
+    no example is in both. Each set is ordered by label (class 0's examples first).
 
     Args:
-        images: ``[M, C, H, W]``; ``uint8`` images are scaled to ``[0, 1]``.
-        labels: ``[M]`` integer class of each image (any ids; only equality matters).
-        ways: classes per episode (N).
-        shots: support images per class (K).
-        queries: query images per class (Q); ``0`` makes a sampler for :meth:`global_batch`
-            only (an episode needs queries).
+        examples: ``[M, ...]`` (images ``[M, C, H, W]``, flat features ``[M, F]``); ``uint8``
+            images are scaled to ``[0, 1]``, everything is returned as float32.
+        labels: ``[M]`` integer class of each example (any ids; only equality matters).
+        n_way: classes per episode (N).
+        k_shot: support examples per class (K).
+        k_query: query examples per class.
         seed: seeds the sampler's own generator, so a sampler replays the same episodes.
 
     Raises:
-        ValueError: naming ``ways`` when there are fewer classes than ``ways``, or
-            ``shots``/``queries`` when a class has fewer than ``shots + queries`` images;
+        ValueError: naming ``n_way`` when there are fewer classes than ``n_way``, or
+            ``k_shot``/``k_query`` when a class has fewer than ``k_shot + k_query`` examples;
             naming any count or seed that is not an int in range (bools and floats refused),
-            ``images`` that are not ``[M, C, H, W]`` numbers, or ``labels`` that are not
+            ``examples`` that are not ``[M, ...]`` numbers, or ``labels`` that are not
             integers.
 
     Example::
 
-        sampler = EpisodeSampler(images, labels, ways=5, shots=1, queries=15, seed=0)
+        sampler = EpisodeSampler(images, labels, n_way=5, k_shot=1, k_query=15, seed=0)
         batch = sampler.sample(32)  # support_x [32, 5, 1, 28, 28], query_x [32, 75, 1, 28, 28]
     """
 
     def __init__(
         self,
-        images: torch.Tensor,
+        examples: torch.Tensor,
         labels: torch.Tensor,
-        ways: int,
-        shots: int,
-        queries: int,
+        n_way: int,
+        k_shot: int,
+        k_query: int,
         seed: int = 0,
     ) -> None:
-        if not isinstance(images, torch.Tensor) or images.dim() != 4:
-            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images)
-            raise ValueError(f"images must be a tensor of shape [M, C, H, W], got {shape}")
-        if images.dtype == torch.bool or images.dtype.is_complex:
-            raise ValueError(f"images must hold real numbers, got dtype {images.dtype}")
-        if not isinstance(labels, torch.Tensor) or labels.shape != images.shape[:1]:
+        if not isinstance(examples, torch.Tensor) or examples.dim() < 2:
+            shape = tuple(examples.shape) if isinstance(examples, torch.Tensor) else type(examples)
+            raise ValueError(f"examples must be a tensor of shape [M, ...], got {shape}")
+        if examples.dtype == torch.bool or examples.dtype.is_complex:
+            raise ValueError(f"examples must hold real numbers, got dtype {examples.dtype}")
+        if not isinstance(labels, torch.Tensor) or labels.shape != examples.shape[:1]:
             shape = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels)
             raise ValueError(
-                f"labels must be a tensor of shape [{images.shape[0]}] (one per image), got {shape}"
+                f"labels must be a tensor of shape [{examples.shape[0]}] (one per example), "
+                f"got {shape}"
             )
         if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
             raise ValueError(f"labels must hold integer class ids, got dtype {labels.dtype}")
-        if labels.device != images.device:
-            raise ValueError(f"labels are on {labels.device} but images on {images.device}")
-        for name, value, least in (("ways", ways, 1), ("shots", shots, 1), ("queries", queries, 0)):
-            check_int(name, value, minimum=least)
+        if labels.device != examples.device:
+            raise ValueError(f"labels are on {labels.device} but examples on {examples.device}")
+        for name, value in (("n_way", n_way), ("k_shot", k_shot), ("k_query", k_query)):
+            check_int(name, value, minimum=1)
         seed = check_seed("seed", seed)
         classes, order = torch.unique(labels, return_inverse=True)
-        if ways > len(classes):
-            raise ValueError(f"ways={ways} but the image set has only {len(classes)} classes")
+        if n_way > len(classes):
+            raise ValueError(f"n_way={n_way} but the examples have only {len(classes)} classes")
         counts = torch.bincount(order, minlength=len(classes))
-        if shots + queries > counts.min():
+        if k_shot + k_query > counts.min():
             raise ValueError(
-                f"shots + queries = {shots} + {queries} = {shots + queries} but the smallest "
-                f"class has only {counts.min().item()} images; lower shots or queries"
+                f"k_shot + k_query = {k_shot} + {k_query} = {k_shot + k_query} but the smallest "
+                f"class has only {counts.min().item()} examples; lower k_shot or k_query"
             )
-        self.images, self.ways, self.shots, self.queries = images, ways, shots, queries
-        # Images of class c are members[starts[c] : starts[c] + counts[c]].
-        self._class_of = order  # [M] class index 0..C-1 of each image
+        self.examples, self.n_way, self.k_shot, self.k_query = examples, n_way, k_shot, k_query
+        self.classes = classes  # [C] the label id of each class index
+        # Examples of class c are members[starts[c] : starts[c] + counts[c]].
         self._members = torch.argsort(order, stable=True)
         self._starts = torch.cumsum(counts, 0) - counts
         self._counts = counts
-        self._generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator().manual_seed(seed)
 
     @property
     def num_classes(self) -> int:
@@ -86,57 +90,53 @@ class EpisodeSampler:
 
     def sample_indices(
         self, num_tasks: int, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """Image indices of ``num_tasks`` episodes: ``[T, ways, shots + queries]`` (class-major)."""
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Example indices of ``num_tasks`` episodes, ``[T, n_way, k_shot + k_query]``
+        (class-major), and the class index (``0 .. num_classes - 1``) behind each episode
+        label, ``[T, n_way]``."""
         check_int("num_tasks", num_tasks, minimum=1)
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise ValueError(f"generator must be a torch.Generator, got {type(generator)}")
-        generator = generator or self._generator
-        per_class = self.shots + self.queries
+        generator = check_generator(generator) or self.generator
+        per_class = self.k_shot + self.k_query
         chosen = torch.stack(
             [
-                torch.randperm(self.num_classes, generator=generator)[: self.ways]
+                torch.randperm(self.num_classes, generator=generator)[: self.n_way]
                 for _ in range(num_tasks)
             ]
         )
-        # A random rank for every image of every chosen class; the per_class lowest ranks win.
+        # A random rank for every example of every chosen class; the per_class lowest ranks win.
         counts = self._counts[chosen]  # [T, N]
         width = int(counts.max())
-        ranks = torch.rand(num_tasks, self.ways, width, generator=generator)
+        ranks = torch.rand(num_tasks, self.n_way, width, generator=generator)
         ranks[torch.arange(width).expand_as(ranks) >= counts.unsqueeze(-1)] = (
             2.0  # positions past a class's end
         )
         picks = ranks.argsort(dim=-1)[..., :per_class]
-        return self._members[self._starts[chosen].unsqueeze(-1) + picks]
+        return self._members[self._starts[chosen].unsqueeze(-1) + picks], chosen
 
     def sample(self, num_tasks: int, generator: torch.Generator | None = None) -> TaskBatch:
-        """``num_tasks`` episodes: ``support_x [T, N*K, C, H, W]``, ``support_y [T, N*K]``
-        (labels 0..N-1), ``query_x [T, N*Q, C, H, W]``, ``query_y [T, N*Q]``. Uses
-        ``generator`` if given, else the sampler's.
+        """``num_tasks`` episodes: ``support_x [T, N*K, ...]``, ``support_y [T, N*K]``
+        (labels 0..N-1), ``query_x [T, N*k_query, ...]``, ``query_y [T, N*k_query]``. Uses
+        ``generator`` if given, else the sampler's."""
+        return self.sample_with_classes(num_tasks, generator)[0]
 
-        Raises:
-            ValueError: the sampler was made with ``queries=0`` (episodes need queries).
-        """
-        if self.queries == 0:
-            raise ValueError(
-                "queries=0: this sampler has no query images, so it cannot make episodes; "
-                "build it with queries >= 1 (queries=0 serves global_batch only)"
-            )
-        indices = self.sample_indices(num_tasks, generator)
-        x = self.images[indices]  # [T, N, K+Q, C, H, W]
+    def sample_with_classes(
+        self, num_tasks: int, generator: torch.Generator | None = None
+    ) -> tuple[TaskBatch, torch.Tensor]:
+        """Like :meth:`sample`, also returning the original label behind each episode label,
+        ``[T, n_way]``: label ``j`` of task ``t`` is class ``labels[t, j]`` of the data."""
+        indices, chosen = self.sample_indices(num_tasks, generator)
+        x = self.examples[indices]  # [T, N, K+Q, ...]
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-        y = (
-            torch.arange(self.ways)
-            .view(1, self.ways, 1)
-            .expand(num_tasks, -1, self.shots + self.queries)
-        )
-        support, query = slice(0, self.shots), slice(self.shots, None)
-        return TaskBatch(
+        per_class = self.k_shot + self.k_query
+        y = torch.arange(self.n_way).view(1, self.n_way, 1).expand(num_tasks, -1, per_class)
+        support, query = slice(0, self.k_shot), slice(self.k_shot, None)
+        batch = TaskBatch(
             x[:, :, support].flatten(1, 2),
             y[:, :, support].flatten(1, 2),
             x[:, :, query].flatten(1, 2),
             y[:, :, query].flatten(1, 2),
         )
+        return batch, self.classes[chosen]
 
     def fixed_batches(self, num_tasks: int, batch_size: int, seed: int) -> list[TaskBatch]:
         """The same ``num_tasks`` episodes for a given ``seed`` (independent of the sampler's own
@@ -148,17 +148,58 @@ class EpisodeSampler:
         sizes = [min(batch_size, num_tasks - start) for start in range(0, num_tasks, batch_size)]
         return [self.sample(size, generator) for size in sizes]
 
-    def global_batch(self, size: int, generator: torch.Generator | None = None) -> TaskBatch:
-        """``size`` random images labelled by their class among all ``num_classes`` (not per
-        episode), as one task (``T = 1``) split in halves: the data for pretraining a classifier
-        over every class, e.g.
-        ``meta_train(FineTune(...), lambda: sampler.global_batch(256), ...)``."""
-        check_int("size", size, minimum=2)
-        picks = torch.randint(len(self._class_of), (size,), generator=generator or self._generator)
-        x, y = self.images[picks], self._class_of[picks]
-        x = (x.float() / 255.0 if x.dtype == torch.uint8 else x.float()).unsqueeze(0)
-        half = size // 2
-        return TaskBatch(x[:, :half], y[None, :half], x[:, half:], y[None, half:])
 
-    def __call__(self, num_tasks: int) -> TaskBatch:
-        return self.sample(num_tasks)
+def digit_episodes(
+    classes: Sequence[int],
+    *,
+    n_way: int,
+    k_shot: int,
+    k_query: int,
+    seed: int = 0,
+    data: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> EpisodeSampler:
+    """Episodes over scikit-learn's 8x8 digits restricted to ``classes`` (flat ``[64]`` images).
+
+    Give meta-training and meta-testing disjoint ``classes`` to test learning *new* concepts;
+    ``data`` is ``(images [M, 64], labels [M])``, by default
+    :func:`metalearn.data.digits.load_digits`.
+    """
+    from metalearn.data.digits import load_digits
+
+    images, labels = load_digits() if data is None else data
+    wanted = sorted({int(c) for c in classes})
+    if not set(wanted) <= set(labels.unique().tolist()):
+        raise ValueError(f"classes {wanted} include classes absent from the data")
+    keep = torch.isin(labels, torch.tensor(wanted, dtype=labels.dtype))
+    return EpisodeSampler(images[keep], labels[keep], n_way, k_shot, k_query, seed)
+
+
+class AllClasses:
+    """Batches for pretraining one classifier over every class of a labelled set.
+
+    Each "task" of ``sample(num_tasks)`` is ``2 * k_shot`` random examples labelled by their
+    class index among all ``num_classes`` (not per episode), split in halves: the data of
+    :func:`metalearn.train.pretrain` for the pretrain + fine-tune baseline.
+    """
+
+    def __init__(self, examples: torch.Tensor, labels: torch.Tensor, k_shot: int, seed: int = 0):
+        self.episodes = EpisodeSampler(examples, labels, 1, 1, 1, seed)
+        self.k_shot = check_int("k_shot", k_shot, minimum=1)
+        self.num_classes = self.episodes.num_classes
+        self.generator = self.episodes.generator
+        self._class_of = torch.empty_like(self.episodes._members)
+        for c in range(self.num_classes):
+            start, count = self.episodes._starts[c], self.episodes._counts[c]
+            self._class_of[self.episodes._members[start : start + count]] = c
+
+    def sample(self, num_tasks: int, generator: torch.Generator | None = None) -> TaskBatch:
+        """``support_x [T, k_shot, ...]`` with class indices ``support_y [T, k_shot]``, the
+        query likewise."""
+        check_int("num_tasks", num_tasks, minimum=1)
+        generator = check_generator(generator) or self.generator
+        examples = self.episodes.examples
+        picks = torch.randint(len(examples), (num_tasks, 2 * self.k_shot), generator=generator)
+        x, y = examples[picks], self._class_of[picks]
+        x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+        half = self.k_shot
+        return TaskBatch(x[:, :half], y[:, :half], x[:, half:], y[:, half:])

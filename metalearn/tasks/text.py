@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import torch
 
-from metalearn.tasks.batch import TaskBatch, check_labels
-from metalearn.utils import check_int, check_seed
+from metalearn.checks import check_generator, check_int, check_labels, check_seed
+from metalearn.core import TaskBatch
 
 SPLITS = ("train", "test")
 
@@ -38,12 +38,14 @@ class TextTasks:
         keywords_per_split: keywords available to each split.
         keywords_per_class: keywords marking each class within a task.
         keyword_hits: keyword occurrences in each sentence.
+        k_shot: support sentences per class.
+        k_query: query sentences per class.
         min_len, max_len: sentence length range (before padding to ``max_len``).
         seed: seed of this sampler's private generator.
 
     Example:
-        >>> tasks = TextTasks("train", seed=0)
-        >>> batch = tasks.sample(num_tasks=4, k_shot=5, k_query=5)
+        >>> tasks = TextTasks("train", k_shot=5, k_query=5, seed=0)
+        >>> batch = tasks.sample(4)
         >>> batch.support_x.shape, batch.support_x.dtype   # [T, N*K, L] token ids
         (torch.Size([4, 15, 10]), torch.int64)
     """
@@ -53,6 +55,8 @@ class TextTasks:
         split: str = "train",
         *,
         n_way: int = 3,
+        k_shot: int = 5,
+        k_query: int = 5,
         num_filler: int = 20,
         keywords_per_split: int = 24,
         keywords_per_class: int = 1,
@@ -64,6 +68,8 @@ class TextTasks:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         n_way = check_int("n_way", n_way, minimum=2)
+        self.k_shot = check_int("k_shot", k_shot, minimum=1)
+        self.k_query = check_int("k_query", k_query, minimum=1)
         num_filler = check_int("num_filler", num_filler, minimum=1)
         keywords_per_split = check_int("keywords_per_split", keywords_per_split, minimum=1)
         keywords_per_class = check_int("keywords_per_class", keywords_per_class, minimum=1)
@@ -94,17 +100,20 @@ class TextTasks:
         """Number of token ids (padding, filler, both keyword halves)."""
         return 1 + self.num_filler + 2 * self.keywords_per_split
 
-    def sample_rules(self, num_tasks: int) -> torch.Tensor:
+    def sample_rules(
+        self, num_tasks: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Keywords of each class of ``num_tasks`` new tasks: ``[T, n_way, keywords_per_class]``
         token ids."""
         check_int("num_tasks", num_tasks, minimum=1)
-        draw = torch.rand(num_tasks, self.keywords_per_split, generator=self.generator).argsort(
-            dim=1
-        )
+        generator = check_generator(generator) or self.generator
+        draw = torch.rand(num_tasks, self.keywords_per_split, generator=generator).argsort(dim=1)
         chosen = self.keyword_ids[draw[:, : self.n_way * self.keywords_per_class]]
         return chosen.view(num_tasks, self.n_way, self.keywords_per_class)
 
-    def sentences(self, rules: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def sentences(
+        self, rules: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Sentences of the given classes under ``rules [T, N, kpc]``: ``labels [T, M]`` ->
         ``[T, M, max_len]``.
 
@@ -125,42 +134,57 @@ class TextTasks:
             raise ValueError(f"labels must have shape [T, M], got {shape}")
         check_labels(labels, "labels", self.n_way, shape=(rules.shape[0], labels.shape[1]))
         num_tasks, count = labels.shape
-        g, shape = self.generator, (num_tasks, count)
-        words = torch.randint(1, self.num_filler + 1, (*shape, self.max_len), generator=g)
-        lengths = torch.randint(self.min_len, self.max_len + 1, shape, generator=g)
+        g, size = check_generator(generator) or self.generator, (num_tasks, count)
+        words = torch.randint(1, self.num_filler + 1, (*size, self.max_len), generator=g)
+        lengths = torch.randint(self.min_len, self.max_len + 1, size, generator=g)
         # distinct keyword positions inside each sentence's length
-        order = torch.rand(*shape, self.max_len, generator=g) + (
+        order = torch.rand(*size, self.max_len, generator=g) + (
             torch.arange(self.max_len) >= lengths[..., None]
         )
         positions = order.argsort(dim=-1)[..., : self.keyword_hits]
         class_words = rules[torch.arange(num_tasks)[:, None], labels]  # [T, M, kpc]
-        pick = torch.randint(0, self.keywords_per_class, (*shape, self.keyword_hits), generator=g)
+        pick = torch.randint(0, self.keywords_per_class, (*size, self.keyword_hits), generator=g)
         words.scatter_(-1, positions, class_words.gather(-1, pick))
         return words.masked_fill(torch.arange(self.max_len) >= lengths[..., None], 0)
 
-    def balanced_labels(self, num_tasks: int, per_class: int) -> torch.Tensor:
+    def balanced_labels(
+        self, num_tasks: int, per_class: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """``per_class`` examples of each class, shuffled within each task:
         ``[T, n_way * per_class]``."""
         check_int("num_tasks", num_tasks, minimum=1)
         check_int("per_class", per_class, minimum=1)
         labels = torch.arange(self.n_way).repeat_interleave(per_class).expand(num_tasks, -1)
-        shuffle = torch.rand(labels.shape, generator=self.generator).argsort(dim=1)
+        generator = check_generator(generator) or self.generator
+        shuffle = torch.rand(labels.shape, generator=generator).argsort(dim=1)
         return labels.gather(1, shuffle)
 
-    def sample(self, num_tasks: int, k_shot: int, k_query: int) -> TaskBatch:
+    def sample(
+        self,
+        num_tasks: int,
+        generator: torch.Generator | None = None,
+        *,
+        k_shot: int | None = None,
+        k_query: int | None = None,
+    ) -> TaskBatch:
         """``num_tasks`` new tasks with ``k_shot`` support and ``k_query`` query sentences per
-        class.
+        class (the sampler's sizes unless given here).
 
         Returns:
             ``TaskBatch`` with ``support_x [T, N*k_shot, max_len]`` and
             ``query_x [T, N*k_query, max_len]`` token ids (``int64``, ``0`` = padding) and labels
             ``[T, N*K]`` in ``0 .. n_way - 1``.
         """
-        for name, value in (("num_tasks", num_tasks), ("k_shot", k_shot), ("k_query", k_query)):
-            check_int(name, value, minimum=1)
-        rules = self.sample_rules(num_tasks)
-        support_y = self.balanced_labels(num_tasks, k_shot)
-        query_y = self.balanced_labels(num_tasks, k_query)
+        check_int("num_tasks", num_tasks, minimum=1)
+        k_shot = self.k_shot if k_shot is None else check_int("k_shot", k_shot, minimum=1)
+        k_query = self.k_query if k_query is None else check_int("k_query", k_query, minimum=1)
+        g = check_generator(generator) or self.generator
+        rules = self.sample_rules(num_tasks, g)
+        support_y = self.balanced_labels(num_tasks, k_shot, g)
+        query_y = self.balanced_labels(num_tasks, k_query, g)
         return TaskBatch(
-            self.sentences(rules, support_y), support_y, self.sentences(rules, query_y), query_y
+            self.sentences(rules, support_y, g),
+            support_y,
+            self.sentences(rules, query_y, g),
+            query_y,
         )

@@ -1,121 +1,103 @@
-"""The one currency of the book: a batch of few-shot tasks."""
+"""Argument and tensor checks: a bad input fails at once, with a message naming it.
+
+Counts, rates and seeds (:func:`check_int`, :func:`check_float`, :func:`check_seed`), labels and
+targets against a model's outputs (:func:`check_labels`, :func:`check_targets`,
+:func:`check_model_batch`), and gradients before an update (:func:`check_finite_gradients`).
+The shape checks of a task batch itself are :func:`metalearn.core.check_task_batch`.
+"""
 
 from __future__ import annotations
 
+import math
 import numbers
-from typing import Any, NamedTuple
+from typing import Any, Iterable, Mapping
 
 import torch
 from torch import nn
 
+from metalearn.core import check_task_batch
 
-class TaskBatch(NamedTuple):
-    """Four tensors with a leading task dimension ``T``.
+SEED_LIMIT = 2**64  # torch.manual_seed takes seeds below this
 
-    Attributes:
-        support_x: ``[T, S, *x_shape]`` inputs the learner may adapt on.
-        support_y: ``[T, S, *y_shape]`` their targets (class indices or values).
-        query_x: ``[T, Q, *x_shape]`` inputs the adapted learner is scored on.
-        query_y: ``[T, Q, *y_shape]`` their targets.
 
-    It unpacks like a tuple: ``support_x, support_y, query_x, query_y = batch``.
+def check_int(name: str, value: object, minimum: int | None = 0, maximum: int | None = None) -> int:
+    """``value`` as an ``int`` when it is an integer in ``[minimum, maximum]``.
+
+    Counts, sizes, steps and seeds go through here: ``True``, ``2.0``, ``2.5`` and ``"2"`` are
+    refused (a bool is an ``int`` to Python, but never a count). NumPy integers are accepted.
+
+    Raises:
+        ValueError: naming ``name``, what it got and what it expected.
     """
-
-    support_x: torch.Tensor
-    support_y: torch.Tensor
-    query_x: torch.Tensor
-    query_y: torch.Tensor
-
-    @property
-    def num_tasks(self) -> int:
-        return self.support_x.shape[0]
-
-    def to(self, device: torch.device | str) -> "TaskBatch":
-        """The same batch with every tensor on ``device``."""
-        return TaskBatch(*(t.to(device) for t in self))
-
-    def task(self, index: int) -> "TaskBatch":
-        """Task ``index`` alone, keeping a task dimension of size 1: ``[1, S, ...]`` etc.
-
-        Python's conventions: ``-1`` is the last task.
-
-        Raises:
-            TypeError: ``index`` is not an int (a bool or float is refused too).
-            IndexError: ``index`` is outside ``-T .. T - 1``.
-        """
-        index = normalise_index(index, self.num_tasks)
-        return TaskBatch(*(t[index : index + 1] for t in self))
-
-    def validate(self) -> "TaskBatch":
-        """Check shapes agree; raise ``ValueError`` naming the offending tensor."""
-        check_task_batch(*self)
-        return self
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    number = int(value)
+    if minimum is not None and number < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    if maximum is not None and number > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value!r}")
+    return number
 
 
-def check_task_batch(
-    support_x: torch.Tensor,
-    support_y: torch.Tensor,
-    query_x: torch.Tensor,
-    query_y: torch.Tensor | None = None,
+def check_seed(name: str, value: object) -> int:
+    """``value`` as an ``int`` seed in ``[0, 2**64)``; ``ValueError`` naming ``name`` otherwise."""
+    return check_int(name, value, 0, SEED_LIMIT - 1)
+
+
+def check_float(
+    name: str,
+    value: object,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    strict: bool = False,
+) -> float:
+    """``value`` as a finite ``float`` in ``[minimum, maximum]`` (open interval when ``strict``).
+
+    Learning rates, amplitudes, goals, radii, discounts: NaN and infinities are refused
+    as well as values out of range, and so are bools and strings.
+
+    Raises:
+        ValueError: naming ``name``, what it got and what it expected.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    low, high = (">", "<") if strict else (">=", "<=")
+    if minimum is not None and (number <= minimum if strict else number < minimum):
+        raise ValueError(f"{name} must be {low} {minimum}, got {value!r}")
+    if maximum is not None and (number >= maximum if strict else number > maximum):
+        raise ValueError(f"{name} must be {high} {maximum}, got {value!r}")
+    return number
+
+
+def check_finite_gradients(
+    parameters: Iterable[torch.Tensor], where: str, names: Mapping[int, str] | None = None
 ) -> None:
-    """Raise ``ValueError`` unless the tensors form a valid task batch.
+    """Raise ``FloatingPointError`` if a gradient holds NaN or inf; call before ``optimizer.step``.
 
-    Shapes: ``support_x [T, S, *x_shape]``, ``support_y [T, S, *y_shape]``,
-    ``query_x [T, Q, *x_shape]``, ``query_y [T, Q, *y_shape]`` with ``T, S, Q >= 1``.
-    ``query_y`` may be ``None`` (at prediction time, when the query targets are unknown).
+    Args:
+        parameters: tensors whose ``.grad`` is checked (those without a gradient are skipped).
+        where: where this happens, for the message (e.g. ``"at step 12"``).
+        names: ``id(parameter) -> name``, to name the first offending parameter.
 
-    Checks: each has a task dimension; all four agree on ``T`` (at least one task); each
-    input agrees with its targets on the number of examples; support and query inputs have
-    the same per-example shape; neither the support nor the query set is empty; all are
-    on one device. The message names the offending tensor.
+    One device synchronisation for all parameters together.
     """
-    tensors = dict(support_x=support_x, support_y=support_y, query_x=query_x)
-    if query_y is not None:
-        tensors["query_y"] = query_y
-    for name, tensor in tensors.items():
-        if not isinstance(tensor, torch.Tensor):
-            raise ValueError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
-        if tensor.dim() < 2:
-            raise ValueError(
-                f"{name} must have shape [T, examples, ...] with a leading task dimension, "
-                f"got shape {tuple(tensor.shape)}"
-            )
-    num_tasks = support_x.shape[0]
-    if num_tasks == 0:
-        raise ValueError("support_x has no tasks (T = 0): a task batch needs at least one task")
-    for name, tensor in tensors.items():
-        if tensor.shape[0] != num_tasks:
-            raise ValueError(
-                f"{name} has {tensor.shape[0]} tasks in its leading dimension but support_x has "
-                f"{num_tasks}; all four tensors must share the task dimension T"
-            )
-    if support_x.shape[1] == 0:
-        raise ValueError("support_x is empty: each task needs at least one support example")
-    if query_x.shape[1] == 0:
-        raise ValueError(
-            "query_x is empty (Q = 0): each task needs at least one query example to be "
-            "predicted or scored"
-        )
-    if support_y.shape[1] != support_x.shape[1]:
-        raise ValueError(
-            f"support_y has {support_y.shape[1]} examples per task but "
-            f"support_x has {support_x.shape[1]}"
-        )
-    if query_y is not None and query_y.shape[1] != query_x.shape[1]:
-        raise ValueError(
-            f"query_y has {query_y.shape[1]} examples per task but query_x has {query_x.shape[1]}"
-        )
-    if support_x.shape[2:] != query_x.shape[2:]:
-        raise ValueError(
-            f"query_x examples have shape {tuple(query_x.shape[2:])} but support_x examples have "
-            f"{tuple(support_x.shape[2:])}; support and query must share the feature shape"
-        )
-    for name, tensor in tensors.items():
-        if tensor.device != support_x.device:
-            raise ValueError(
-                f"{name} is on {tensor.device} but support_x is on {support_x.device}; "
-                "all four tensors must be on one device (use batch.to(device))"
-            )
+    with_grad = [p for p in parameters if p.grad is not None]
+    if not with_grad:
+        return
+    grads = [p.grad for p in with_grad if p.grad is not None]
+    finite = torch.stack([torch.isfinite(g).all().to(grads[0].device) for g in grads])
+    if bool(finite.all()):
+        return
+    first = with_grad[int((~finite).nonzero()[0, 0])]
+    label = (names or {}).get(id(first), f"a parameter of shape {tuple(first.shape)}")
+    raise FloatingPointError(
+        f"the gradient of {label} is NaN or infinite {where} (the loss itself was finite); "
+        "nothing was updated: lower the learning rates, clip gradients, or check the data"
+    )
 
 
 def normalise_index(index: Any, length: int, name: str = "index") -> int:
@@ -127,9 +109,10 @@ def normalise_index(index: Any, length: int, name: str = "index") -> int:
     """
     if isinstance(index, bool) or not isinstance(index, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {index!r} ({type(index).__name__})")
-    if not -length <= index < length:
+    number = int(index)
+    if not -length <= number < length:
         raise IndexError(f"{name}={index} is out of range for {length} tasks")
-    return int(index) % length
+    return number % length
 
 
 def check_labels(
@@ -230,7 +213,7 @@ def call_model(model: nn.Module, x: torch.Tensor, name: str) -> torch.Tensor:
         raise
 
 
-def check_model_device(model: nn.Module, **tensors: torch.Tensor) -> None:
+def check_model_device(model: nn.Module, **tensors: torch.Tensor | None) -> None:
     """Raise ``ValueError`` naming the first tensor not on the device of ``model``'s parameters."""
     parameter = next(iter(model.parameters()), None)
     if parameter is None:
@@ -277,7 +260,7 @@ def check_model_batch(
         output_shape = _output_shape(model, support_x[0])
         if cache is not None:
             cache[key] = output_shape
-    if output_shape is False:
+    if not isinstance(output_shape, tuple):
         return  # not an [N, ...] -> [N, ...] model: nothing to compare the targets with
     check_targets(output_shape, support_y, "support_y")
     if query_y is not None:
@@ -301,3 +284,13 @@ def _output_shape(model: nn.Module, example: torch.Tensor) -> tuple[int, ...] | 
     if output.shape[0] != example.shape[0]:
         return False
     return tuple(output.shape[1:])
+
+
+def check_generator(generator: object) -> torch.Generator | None:
+    """``generator`` when it is a ``torch.Generator`` or ``None``; ``ValueError`` otherwise."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(
+            f"generator must be a torch.Generator or None, got {generator!r} "
+            f"({type(generator).__name__}); sizes such as k_shot are keyword arguments"
+        )
+    return generator

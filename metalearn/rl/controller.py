@@ -26,14 +26,13 @@ meta-learning.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Mapping
 
 import torch
 from torch import nn
 
+from metalearn.checks import check_float, check_generator, check_int, check_seed
 from metalearn.envs.navigation import Navigation2D
-from metalearn.progress import Progress
-from metalearn.utils import check_finite_gradients, check_float, check_int
 
 State = tuple[torch.Tensor, torch.Tensor]
 
@@ -124,18 +123,18 @@ def run_controller(
         obs = env.step(actions).observation
         state = controller.observe(state, actions, env.position - before)
     obs = env.reset(num_trajectories)
-    rewards, positions = [], [env.position]
+    reward_list, position_list = [], [env.position]
     for _ in range(env.horizon):
         actions = controller(state, obs)
         before = env.position
         obs, reward, done = env.step(actions)
         state = controller.observe(state, actions, env.position - before)
-        rewards.append(reward)
-        positions.append(env.position)
+        reward_list.append(reward)
+        position_list.append(env.position)
         if bool(done.all()):
             break
-    rewards = torch.stack(rewards, dim=-1)
-    positions = torch.stack(positions, dim=2)
+    rewards = torch.stack(reward_list, dim=-1)
+    positions = torch.stack(position_list, dim=2)
     pad = env.horizon - rewards.shape[-1]
     if pad:  # every episode ended early: no more reward, the agent stays put
         rewards = torch.cat([rewards, rewards.new_zeros(*rewards.shape[:2], pad)], dim=-1)
@@ -143,21 +142,44 @@ def run_controller(
     return rewards, positions
 
 
+class ControllerEpisodes:
+    """What one step of :func:`train_controller` trains on: ``sample(num_tasks)`` draws
+    ``num_tasks`` dynamics variants (``Navigation2D.sample(..., dynamics=True)``) and an amount
+    of prior experience uniform in ``0 .. max_prior_steps``."""
+
+    def __init__(
+        self, max_prior_steps: int = 0, seed: int = 0, env_options: Mapping[str, Any] | None = None
+    ) -> None:
+        self.max_prior_steps = check_int("max_prior_steps", max_prior_steps, minimum=0)
+        self.env_options = {"dynamics": True, **(env_options or {})}
+        self.generator = torch.Generator().manual_seed(check_seed("seed", seed))
+
+    def sample(
+        self, num_tasks: int, generator: torch.Generator | None = None
+    ) -> tuple[Navigation2D, int]:
+        g = check_generator(generator) or self.generator
+        prior = int(torch.randint(self.max_prior_steps + 1, (1,), generator=g))
+        return Navigation2D.sample(num_tasks, generator=g, **self.env_options), prior
+
+
 def train_controller(
     controller: MetaLSTMController,
-    make_env: Callable[[], Navigation2D],
     steps: int,
     optimizer: torch.optim.Optimizer,
+    *,
+    meta_batch: int,
     num_trajectories: int = 1,
     max_prior_steps: int = 0,
-    generator: torch.Generator | None = None,
+    seed: int = 0,
+    env_options: Mapping[str, Any] | None = None,
     progress: bool = True,
 ) -> list[float]:
-    """Maximise the mean return over fresh task batches by backpropagating through the simulator.
+    """Maximise the mean return over fresh batches of ``meta_batch`` tasks by backpropagating
+    through the simulator, with `metalearn.train.train_loop` (the package's one loop).
 
-    A loop of its own rather than ``meta_train``: the loss is a rollout in an
-    environment, not a function of a task batch of tensors. Each step draws the
-    amount of prior experience uniformly from ``0..max_prior_steps``.
+    The loss of a step is minus the mean return per time step of an episode
+    (:func:`run_controller`) in each of the tasks drawn by :class:`ControllerEpisodes`
+    (``env_options`` go to ``Navigation2D.sample``); gradients are clipped to norm 1.
 
     Returns:
         The mean return of every step.
@@ -166,26 +188,29 @@ def train_controller(
         FloatingPointError: the return or a gradient became NaN or infinite (checked before
             every update; the step is named).
     """
-    check_int("steps", steps, minimum=1)
+    from metalearn.train import train_loop
+
     check_int("num_trajectories", num_trajectories, minimum=1)
-    check_int("max_prior_steps", max_prior_steps, minimum=0)
-    history = []
-    with Progress(steps, "training the controller", enabled=progress) as bar:
-        for step in range(steps):
-            prior = int(torch.randint(max_prior_steps + 1, (1,), generator=generator))
-            rewards, _ = run_controller(controller, make_env(), num_trajectories, prior, generator)
-            returns = rewards.sum(dim=-1).mean()
-            if not torch.isfinite(returns):
-                raise FloatingPointError(f"the mean return is {returns.item()} at step {step}")
-            optimizer.zero_grad(set_to_none=True)
-            (-returns / rewards.shape[-1]).backward()
-            check_finite_gradients(
-                controller.parameters(),
-                f"at step {step}",
-                {id(p): repr(n) for n, p in controller.named_parameters()},
-            )
-            nn.utils.clip_grad_norm_(controller.parameters(), 1.0)
-            optimizer.step()
-            history.append(returns.item())
-            bar.update(mean_return=history[-1])
-    return history
+    source = ControllerEpisodes(max_prior_steps, seed, env_options)
+    returns: list[float] = []
+
+    def loss_of(episode: tuple[Navigation2D, int]) -> torch.Tensor:
+        env, prior = episode
+        rewards, _ = run_controller(controller, env, num_trajectories, prior, source.generator)
+        mean_return = rewards.sum(dim=-1).mean()
+        returns.append(mean_return.item())
+        return -mean_return / rewards.shape[-1]
+
+    train_loop(
+        controller,
+        loss_of,
+        source,
+        steps,
+        optimizer,
+        meta_batch=meta_batch,
+        grad_clip=1.0,
+        progress=progress,
+        desc="training the controller",
+        metric="loss",
+    )
+    return returns

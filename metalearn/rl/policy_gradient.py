@@ -1,9 +1,5 @@
-"""A Gaussian MLP policy and the REINFORCE surrogate losses, written for ``functional_call``.
-
-The policy's ``forward`` returns the mean *and* the log standard deviation,
-concatenated, so that everything the loss needs is a function of the module's
-output: ``torch.func.functional_call(policy, params, obs)`` then gives the
-log-probabilities under any parameters, which is what MAML's inner loop needs.
+"""The REINFORCE surrogate losses, written on the output of
+:class:`~metalearn.models.policy.GaussianMLPPolicy` (mean and log standard deviation).
 
 The loss of REINFORCE (Williams, 1992) is the *score-function
 surrogate* ``-mean_t log pi(a_t | s_t) * A_t``: its gradient is an unbiased
@@ -18,45 +14,8 @@ which a MAML inner step must have for its meta-gradient to be right.
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import torch
-from torch import nn
-
-from metalearn.models.mlp import MLP
-from metalearn.utils import check_float, check_int
-
-
-class GaussianMLPPolicy(nn.Module):
-    """``pi(a | s) = N(mu(s), diag(exp(log_std))^2)`` with ``mu`` an MLP (two hidden layers of 100).
-
-    ``forward(obs [..., obs_dim]) -> [..., 2 * act_dim]``: the mean, then the
-    log standard deviation broadcast to the mean's shape. The log-std is a
-    learnable parameter independent of the state, as in the MAML paper.
-
-    Args:
-        obs_dim: observation size.
-        act_dim: action size.
-        hidden: hidden layer widths.
-        init_std: initial standard deviation of every action coordinate.
-    """
-
-    def __init__(
-        self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (100, 100), init_std: float = 1.0
-    ) -> None:
-        super().__init__()
-        check_int("obs_dim", obs_dim, minimum=1)
-        check_int("act_dim", act_dim, minimum=1)
-        for i, width in enumerate(hidden):
-            check_int(f"hidden[{i}]", width, minimum=1)
-        init_std = check_float("init_std", init_std, minimum=0.0, strict=True)
-        self.act_dim = act_dim
-        self.mean = MLP(obs_dim, list(hidden), act_dim)
-        self.log_std = nn.Parameter(torch.full((act_dim,), math.log(init_std)))
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        mean = self.mean(obs)
-        return torch.cat([mean, self.log_std.expand_as(mean)], dim=-1)
 
 
 def split_output(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,7 +25,8 @@ def split_output(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(
             f"output must end in 2 * act_dim numbers (mean, log_std), got {tuple(output.shape)}"
         )
-    return output.chunk(2, dim=-1)
+    mean, log_std = output.chunk(2, dim=-1)
+    return mean, log_std
 
 
 def gaussian_log_prob(output: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

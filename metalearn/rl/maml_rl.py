@@ -1,7 +1,8 @@
 """MAML for reinforcement learning: task batches made of trajectories, and returns after adaptation.
 
 Meta-training reuses :func:`metalearn.train.meta_train` and :class:`metalearn.MAML`
-unchanged; what is particular to RL is only *where the task batch comes from*:
+unchanged; what is particular to RL is only *where the task batch comes from*
+(:class:`MAMLRollouts`, a task source):
 
 1. sample ``T`` tasks and ``N`` trajectories per task with the meta-parameters
    ``theta`` -> support set (observations; actions, advantages, valid flags);
@@ -9,24 +10,24 @@ unchanged; what is particular to RL is only *where the task batch comes from*:
 3. sample ``N`` fresh trajectories per task with ``theta'_i`` -> query set.
 
 ``maml.meta_loss`` then re-adapts (differentiably) and scores the query
-trajectories with the REINFORCE surrogate. :class:`MetaRLSampler` does steps 1-3
+trajectories with the REINFORCE surrogate. :class:`MAMLRollouts` does steps 1-3
 and remembers the returns before and after adaptation, for a training curve.
 """
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
 from metalearn.algorithms.maml import MAML
-from metalearn.algorithms.policy_gradient import reinforce_loss
-from metalearn.algorithms.rollouts import PolicyFn, policy_batch, rollout
+from metalearn.checks import check_float, check_generator, check_int, check_seed
+from metalearn.core import TaskBatch
 from metalearn.envs.navigation import Navigation2D
-from metalearn.tasks.batch import TaskBatch
-from metalearn.utils import check_float, check_int
+from metalearn.rl.policy_gradient import reinforce_loss
+from metalearn.rl.rollouts import PolicyFn, policy_batch, rollout
 
 Params = dict[str, torch.Tensor]
 
@@ -53,16 +54,22 @@ def adapt_all(maml: MAML, support_x: torch.Tensor, support_y: torch.Tensor) -> l
         ]
 
 
-class MetaRLSampler:
-    """``sample_batch`` for ``meta_train(maml, ...)``: support and query trajectories of fresh
-    tasks.
+class MAMLRollouts:
+    """The task source of MAML-RL: support and query trajectories of fresh navigation tasks.
+
+    ``sample(num_tasks)`` draws ``num_tasks`` tasks (``Navigation2D.sample``), rolls out
+    ``num_trajectories`` trajectories per task with the meta-parameters (the support set),
+    adapts per task (``maml.adapt``), and rolls out as many with the adapted policies (the
+    query set). ``meta_train(maml, source, ...)`` then re-adapts differentiably and scores the
+    query trajectories -- as the reference code, which samples with adapted parameters
+    computed outside the graph it differentiates.
 
     Args:
         maml: the MAML learner around a policy (``maml.model``).
-        make_env: returns a new batch of ``T`` tasks.
         num_trajectories: ``N`` trajectories per task, in the support and in the query set.
-        generator: source of the action noise.
+        seed: seeds the generator of the tasks and the action noise.
         discount: for the rewards-to-go.
+        env_options: keyword arguments of ``Navigation2D.sample`` (``dynamics=True``, ...).
 
     After each call, ``history`` holds the mean return before and after adaptation;
     ``state_dict()``/``load_state_dict()`` carry it through a ``meta_train`` checkpoint.
@@ -71,25 +78,25 @@ class MetaRLSampler:
     def __init__(
         self,
         maml: MAML,
-        make_env: Callable[[], Navigation2D],
         num_trajectories: int,
-        generator: torch.Generator | None = None,
+        seed: int = 0,
         discount: float = 0.99,
+        env_options: Mapping[str, Any] | None = None,
     ) -> None:
         check_int("num_trajectories", num_trajectories, minimum=1)
-        discount = check_float("discount", discount, minimum=0.0, maximum=1.0)
-        self.maml, self.make_env, self.num_trajectories = maml, make_env, num_trajectories
-        self.generator, self.discount = generator, discount
+        self.discount = check_float("discount", discount, minimum=0.0, maximum=1.0)
+        self.maml, self.num_trajectories = maml, num_trajectories
+        self.env_options = dict(env_options or {})
+        self.generator = torch.Generator().manual_seed(check_seed("seed", seed))
         self.history: list[tuple[float, float]] = []
 
-    def __call__(self) -> TaskBatch:
-        env = self.make_env()
-        support = rollout(env, self.maml.model, self.num_trajectories, self.generator)
+    def sample(self, num_tasks: int, generator: torch.Generator | None = None) -> TaskBatch:
+        g = check_generator(generator) or self.generator
+        env = Navigation2D.sample(num_tasks, generator=g, **self.env_options)
+        support = rollout(env, self.maml.model, self.num_trajectories, g)
         support_x, support_y = policy_batch(support, self.discount)
         adapted = adapt_all(self.maml, support_x, support_y)
-        query = rollout(
-            env, task_policy(self.maml.model, adapted), self.num_trajectories, self.generator
-        )
+        query = rollout(env, task_policy(self.maml.model, adapted), self.num_trajectories, g)
         query_x, query_y = policy_batch(query, self.discount)
         self.history.append((support.returns().mean().item(), query.returns().mean().item()))
         return TaskBatch(support_x, support_y, query_x, query_y)
@@ -102,22 +109,21 @@ class MetaRLSampler:
         self.history = [tuple(pair) for pair in state["history"]]
 
 
-class PolicySampler:
-    """``sample_batch`` for pretraining one policy on all tasks
-    (``meta_train(FineTune(policy, ...))``).
+class PolicyRollouts:
+    """The task source for pretraining one policy on all tasks (``pretrain(FineTune(policy))``).
 
-    Each call samples ``N`` trajectories per task with the current policy and
-    splits them in halves (support, query); ``FineTune.meta_loss`` uses both.
-    ``history`` holds the mean return of each batch (``state_dict()`` for checkpoints).
+    ``sample(num_tasks)`` rolls out ``num_trajectories`` trajectories per task with the
+    current policy and splits them in halves (support, query); ``FineTune.joint_loss`` uses
+    both. ``history`` holds the mean return of each batch (``state_dict()`` for checkpoints).
     """
 
     def __init__(
         self,
         policy: nn.Module,
-        make_env: Callable[[], Navigation2D],
         num_trajectories: int,
-        generator: torch.Generator | None = None,
+        seed: int = 0,
         discount: float = 0.99,
+        env_options: Mapping[str, Any] | None = None,
     ) -> None:
         check_int("num_trajectories", num_trajectories, minimum=0)
         if num_trajectories < 2:
@@ -125,13 +131,16 @@ class PolicySampler:
                 "num_trajectories must be >= 2 (split into support and query), "
                 f"got {num_trajectories}"
             )
-        discount = check_float("discount", discount, minimum=0.0, maximum=1.0)
-        self.policy, self.make_env, self.num_trajectories = policy, make_env, num_trajectories
-        self.generator, self.discount = generator, discount
+        self.discount = check_float("discount", discount, minimum=0.0, maximum=1.0)
+        self.policy, self.num_trajectories = policy, num_trajectories
+        self.env_options = dict(env_options or {})
+        self.generator = torch.Generator().manual_seed(check_seed("seed", seed))
         self.history: list[float] = []
 
-    def __call__(self) -> TaskBatch:
-        trajectories = rollout(self.make_env(), self.policy, self.num_trajectories, self.generator)
+    def sample(self, num_tasks: int, generator: torch.Generator | None = None) -> TaskBatch:
+        g = check_generator(generator) or self.generator
+        env = Navigation2D.sample(num_tasks, generator=g, **self.env_options)
+        trajectories = rollout(env, self.policy, self.num_trajectories, g)
         x, y = policy_batch(trajectories, self.discount)
         half = (self.num_trajectories // 2) * trajectories.observations.shape[2]
         self.history.append(trajectories.returns().mean().item())
@@ -143,18 +152,6 @@ class PolicySampler:
 
     def load_state_dict(self, state: dict) -> None:
         self.history = list(state["history"])
-
-
-def policy_gradient_step(
-    model: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor, lr: float
-) -> Params:
-    """One REINFORCE step from ``params`` on one task's ``x [S, obs_dim]``, ``y [S, act_dim + 2]``.
-
-    It is ``MAML.adapt`` (one inner step) started from ``params``: a second step in RL
-    needs fresh trajectories from the once-adapted policy.
-    """
-    adapted = MAML(model, reinforce_loss, inner_lr=lr).adapt(x, y, steps=1, params=params)
-    return {k: v.detach() for k, v in adapted.items()}
 
 
 class Adaptation(NamedTuple):
@@ -199,8 +196,11 @@ def adapt_by_policy_gradient(
         if step == len(lrs):
             break
         x, y = policy_batch(trajectories, discount)
-        params = [
-            policy_gradient_step(model, p, x[i], y[i], lrs[step]) for i, p in enumerate(params)
-        ]
+        maml = MAML(model, reinforce_loss, inner_lr=lrs[step])  # one REINFORCE step per task
+        with torch.no_grad():  # torch.func.grad inside adapt still computes the inner gradient
+            params = [
+                {k: v.detach() for k, v in maml.adapt(x[i], y[i], steps=1, params=p).items()}
+                for i, p in enumerate(params)
+            ]
         history.append(params)
     return Adaptation(torch.stack(returns), history)

@@ -13,9 +13,9 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from metalearn.algorithms.policy_gradient import pack_targets, sample_actions
+from metalearn.checks import check_float, check_int
 from metalearn.envs.navigation import Navigation2D
-from metalearn.utils import check_float, check_int
+from metalearn.rl.policy_gradient import pack_targets, sample_actions
 
 PolicyFn = Callable[
     [torch.Tensor], torch.Tensor
