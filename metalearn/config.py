@@ -273,7 +273,7 @@ EXPERIMENTS: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
     # chapter 6.3: FS-Mol, few-shot molecular activity prediction
-    # (metalearn.data.fsmol, tasks.fsmol_protocol)
+    # (metalearn.data.fsmol, metalearn.tasks.assays, metalearn.evaluate_fsmol)
     "fsmol.protocol": {
         "quick": {
             "train_assays": 400,
