@@ -19,3 +19,20 @@ def binary_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Te
             f"{list(labels.shape)}"
         )
     return F.binary_cross_entropy_with_logits(logits[:, 0], labels.to(logits.dtype))
+
+
+def shot_scaled_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy as the MAML reference code scales it: ``logits [N*K, N]``, ``labels
+    [N*K]`` -> the sum over the examples of the cross-entropy divided by ``K`` (``utils.xent``
+    divides by ``update_batch_size``; ``tf.gradients`` sums over the examples), i.e. ``N`` times
+    the mean. With it, the paper's inner step size means the paper's step: with a plain mean
+    "alpha = 0.4" would be a 5 times smaller step at 5-way and 20 times at 20-way.
+
+    ``K`` is read from the batch: ``len(labels) / N`` with ``N = logits.shape[-1]``.
+    """
+    if logits.dim() != 2 or labels.shape != logits.shape[:1]:
+        raise ValueError(
+            f"logits must be [S, N] and labels [S], got {list(logits.shape)} and "
+            f"{list(labels.shape)}"
+        )
+    return F.cross_entropy(logits, labels) * logits.shape[-1]

@@ -9,8 +9,11 @@ Where the files come from, in this order (``<data>`` is :func:`cache_dir("omnigl
    (8 alphabets, 242 characters; Greek and Latin are in both and are counted once);
 3. else the full zips are downloaded (md5-checked) from the official repository.
 
-Images are resized to 28x28 with PIL's antialiasing Lanczos filter and inverted, so
-strokes are bright (255) on a dark (0) background, as ``uint8``. Decoding happens once;
+Images are made as the MAML reference code makes them (``cbfinn/maml``,
+``data/omniglot_resized/resize_images.py``): the 105x105 1-bit PNG is resized to 28x28 by
+PIL's ``resize(..., LANCZOS)``, which Pillow carries out as nearest-neighbour for 1-bit
+images, so the result stays binary; then inverted, so strokes (ink) are 255 on a 0 background,
+as ``uint8`` (``/ 255`` gives the reference's floats in [0, 1] with ink = 1). Decoding happens once;
 the result is cached as a tensor file in :func:`derived_dir("omniglot")
 <metalearn.data.download.derived_dir>` (``$METALEARN_CACHE_DIR/omniglot``, writable),
 named after the *contents* of the sources (a zip's verified md5; for an extracted folder a
@@ -18,12 +21,17 @@ sha256 of every file's name and bytes, so a file changed in place is decoded afr
 reloaded in about a second. The file carries a sha256 of itself and is checked on every read
 (:mod:`metalearn.data.cache`): a damaged one is logged, deleted and decoded again.
 
-Splits by alphabet, so meta-test characters come from alphabets never seen in
-meta-training. With the full set: Lake et al.'s own split — the 30 background
-alphabets (964 characters) for meta-training, the 20 evaluation alphabets (659) for
-meta-testing (the official one-shot runs come from the latter). With the small
-subsets: ``test_alphabets`` of the 8 alphabets, drawn with ``seed``, for meta-testing.
-Rotations by 90, 180 and 270 degrees then make new classes, as in Finn et al. (2017).
+Two splits. ``split="characters"`` is the MAML paper's (``data_generator.py`` of the
+reference code): all characters are shuffled with a seed, irrespective of alphabet, and
+1,100 of the 1,623 go to meta-training, 100 to validation (set aside here) and 423 to
+meta-testing; the small subsets keep those proportions (164 / 15 / 63 of 242).
+``split="alphabets"`` is the harder variant: meta-test characters come from alphabets never
+seen in meta-training (with the full set Lake et al.'s own background / evaluation split,
+from which the official one-shot runs come; with the small subsets ``test_alphabets`` of
+the 8 alphabets, drawn with ``seed``). ``rotations=True`` adds each character rotated by 90,
+180 and 270 degrees as three new classes; the reference code instead rotates each class of
+an episode by a random multiple of 90 degrees (:class:`~metalearn.tasks.EpisodeSampler`'s
+``rotate=True``).
 """
 
 from __future__ import annotations
@@ -56,7 +64,7 @@ SMALL = {
 RUNS = {"all_runs": "e8996daecdf12afeeb4a53a179f06b19"}
 RUNS_URL = URL + "one-shot-classification/"
 SIZE = 28
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: binary images, as the reference code resizes the 1-bit PNGs
 _IMAGE_SUFFIXES = (".png",)
 _RUNS_SUFFIXES = (".png", ".txt")
 _IMAGE_PATH = re.compile(r"(?:^|/)([^/]+)/(character\d+)/([^/]+\.png)$")
@@ -79,9 +87,15 @@ class ImageSet:
     def alphabets(self) -> set[str]:
         return {name.split("/")[0] for name in self.class_names}
 
+    @property
+    def characters(self) -> list[str]:
+        """Every character of the set once, as ``"Alphabet/characterNN"``, sorted."""
+        return sorted({name.rsplit("/", 1)[0] for name in self.class_names})
+
 
 def decode(png: bytes, name: str = "<bytes>") -> torch.Tensor:
-    """A 105x105 Omniglot PNG -> ``[28, 28]`` uint8, antialiased, strokes bright.
+    """A 105x105 Omniglot PNG -> ``[28, 28]`` uint8, strokes bright; resized as the reference
+    code does (LANCZOS on the 1-bit image, i.e. nearest-neighbour: binary).
 
     Raises:
         ValueError: ``png`` is not a readable image; the message names it (``name``: the file,
@@ -89,7 +103,7 @@ def decode(png: bytes, name: str = "<bytes>") -> torch.Tensor:
     """
     try:
         with Image.open(io.BytesIO(png)) as opened:
-            image = opened.convert("L").resize((SIZE, SIZE), Image.Resampling.LANCZOS)
+            image = opened.resize((SIZE, SIZE), Image.Resampling.LANCZOS).convert("L")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise ValueError(
             f"{name} is not a readable PNG image ({type(error).__name__}: {error}); "
@@ -251,6 +265,26 @@ def split_alphabets(
     return [a for a in names if a not in test], test
 
 
+SPLITS = ("alphabets", "characters")
+# The reference code's character split: 1,100 meta-training, 100 validation, 423 meta-test of 1,623.
+PAPER_SPLIT = (1100, 100, 423)
+
+
+def split_characters(num_characters: int, seed: int) -> tuple[list[int], list[int]]:
+    """The MAML paper's split of ``num_characters`` characters: shuffled with ``seed``, the
+    first 1100/1623 for meta-training, the next 100/1623 set aside (validation in the reference
+    code), the last 423/1623 for meta-testing (rounded; exactly 1100/100/423 for the full set).
+    Returns the sorted (meta-train, meta-test) character indices."""
+    total = sum(PAPER_SPLIT)
+    num_test = round(num_characters * PAPER_SPLIT[2] / total)
+    num_valid = round(num_characters * PAPER_SPLIT[1] / total)
+    if num_characters - num_test - num_valid < 1 or num_test < 1:
+        raise ValueError(f"{num_characters} characters are too few to split")
+    order = torch.randperm(num_characters, generator=torch.Generator().manual_seed(seed))
+    train = order[: num_characters - num_test - num_valid]
+    return sorted(train.tolist()), sorted(order[num_characters - num_test :].tolist())
+
+
 def _image_set(decoded: dict, keep: list[int], rotations: bool) -> ImageSet:
     character = decoded["character"]
     mask = torch.isin(character, torch.tensor(keep, dtype=character.dtype))
@@ -268,22 +302,27 @@ def _image_set(decoded: dict, keep: list[int], rotations: bool) -> ImageSet:
 def load_omniglot(
     data_dir: str | os.PathLike | None = None,
     *,
+    split: str = "alphabets",
     test_alphabets: int = 3,
     seed: int = 0,
     rotations: bool = True,
     download: bool = True,
 ) -> tuple[ImageSet, ImageSet]:
-    """Omniglot's meta-training and meta-testing classes, split by alphabet.
+    """Omniglot's meta-training and meta-testing classes.
 
     Args:
         data_dir: folder with the zips; default ``cache_dir("omniglot")``.
-        test_alphabets: with the small subsets, how many of the 8 alphabets go to meta-testing.
-        seed: the seed of that split (the full set uses the official background/evaluation split).
+        split: ``"characters"`` (the MAML paper's: characters shuffled with ``seed``,
+            irrespective of alphabet) or ``"alphabets"`` (meta-test alphabets unseen).
+        test_alphabets: with ``split="alphabets"`` and the small subsets, how many of the 8
+            alphabets go to meta-testing.
+        seed: the seed of the split (the full set's alphabet split is the official one).
         rotations: add each character rotated by 90, 180, 270 degrees as three new classes.
         download: download the full set if no local copy is found.
 
     Returns:
-        ``(meta_train, meta_test)`` image sets with disjoint alphabets.
+        ``(meta_train, meta_test)`` image sets with disjoint characters (and, with
+        ``split="alphabets"``, disjoint alphabets).
 
     Raises:
         FileNotFoundError: no local copy and no download (no network, or a read-only data
@@ -297,7 +336,15 @@ def load_omniglot(
         or _locate(data_dir, SMALL)
         or _obtain(data_dir, FULL, URL, download)
     )
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     decoded = _cached(sources, _decode_characters, _check_characters)
+    if split == "characters":
+        train_chars, test_chars = split_characters(len(decoded["names"]), seed)
+        return (
+            _image_set(decoded, train_chars, rotations),
+            _image_set(decoded, test_chars, rotations),
+        )
     alphabet_of = [name.split("/")[0] for name in decoded["names"]]
     if "images_evaluation" in decoded["origins"]:
         test = sorted(

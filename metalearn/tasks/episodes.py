@@ -26,6 +26,9 @@ class EpisodeSampler:
         k_shot: support examples per class (K).
         k_query: query examples per class.
         seed: seeds the sampler's own generator, so a sampler replays the same episodes.
+        rotate: rotate every class of an episode by its own random multiple of 90 degrees
+            (all its images alike), as the MAML reference code augments Omniglot
+            (``data_generator.py``); needs square images ``[M, C, H, H]``.
 
     Raises:
         ValueError: naming ``n_way`` when there are fewer classes than ``n_way``, or
@@ -48,6 +51,7 @@ class EpisodeSampler:
         k_shot: int,
         k_query: int,
         seed: int = 0,
+        rotate: bool = False,
     ) -> None:
         if not isinstance(examples, torch.Tensor) or examples.dim() < 2:
             shape = tuple(examples.shape) if isinstance(examples, torch.Tensor) else type(examples)
@@ -76,7 +80,12 @@ class EpisodeSampler:
                 f"k_shot + k_query = {k_shot} + {k_query} = {k_shot + k_query} but the smallest "
                 f"class has only {counts.min().item()} examples; lower k_shot or k_query"
             )
+        if rotate and (examples.dim() != 4 or examples.shape[-1] != examples.shape[-2]):
+            raise ValueError(
+                f"rotate=True needs square images [M, C, H, H], got {tuple(examples.shape)}"
+            )
         self.examples, self.n_way, self.k_shot, self.k_query = examples, n_way, k_shot, k_query
+        self.rotate = rotate
         self.classes = classes  # [C] the label id of each class index
         # Examples of class c are members[starts[c] : starts[c] + counts[c]].
         self._members = torch.argsort(order, stable=True)
@@ -124,9 +133,14 @@ class EpisodeSampler:
     ) -> tuple[TaskBatch, torch.Tensor]:
         """Like :meth:`sample`, also returning the original label behind each episode label,
         ``[T, n_way]``: label ``j`` of task ``t`` is class ``labels[t, j]`` of the data."""
+        generator = check_generator(generator) or self.generator
         indices, chosen = self.sample_indices(num_tasks, generator)
         x = self.examples[indices]  # [T, N, K+Q, ...]
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+        if self.rotate:  # one random quarter turn per class of each episode
+            turns = torch.randint(4, (num_tasks, self.n_way), generator=generator)
+            for k in range(1, 4):
+                x[turns == k] = torch.rot90(x[turns == k], k, dims=(-2, -1))
         per_class = self.k_shot + self.k_query
         y = torch.arange(self.n_way).view(1, self.n_way, 1).expand(num_tasks, -1, per_class)
         support, query = slice(0, self.k_shot), slice(self.k_shot, None)
