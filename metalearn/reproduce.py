@@ -89,13 +89,13 @@ class Run:
 
 RUNS: dict[str, Run] = {
     "omniglot-maml-5way-1shot": Run(
-        "maml", 5, 1, meta_batch=32, meta_steps=4000, inner_lr=0.4, inner_steps=1, eval_steps=3
+        "maml", 5, 1, meta_batch=32, meta_steps=8000, inner_lr=0.4, inner_steps=1, eval_steps=3
     ),
     "omniglot-fomaml-5way-1shot": Run(
-        "fomaml", 5, 1, meta_batch=32, meta_steps=4000, inner_lr=0.4, inner_steps=1, eval_steps=3
+        "fomaml", 5, 1, meta_batch=32, meta_steps=8000, inner_lr=0.4, inner_steps=1, eval_steps=3
     ),
     "omniglot-maml-5way-5shot": Run(
-        "maml", 5, 5, meta_batch=32, meta_steps=2000, inner_lr=0.4, inner_steps=1, eval_steps=3
+        "maml", 5, 5, meta_batch=32, meta_steps=1500, inner_lr=0.4, inner_steps=1, eval_steps=3
     ),
     # Snell et al. (2017), section 3.2: 60-way training episodes, 5 queries per class, Adam 1e-3
     "omniglot-protonet-5way-1shot": Run(
@@ -107,17 +107,17 @@ RUNS: dict[str, Run] = {
 def build_learner(run: Run) -> FewShotLearner:
     """The learner of ``run``, freshly initialised, configured as it is evaluated (MAML's
     ``inner_steps`` is the test's; meta-training uses :func:`training_learner`)."""
-    return _learner(run, steps=run.eval_steps)
+    return _learner(run, steps=run.eval_steps, n_way=run.n_way)
 
 
 def training_learner(run: Run) -> FewShotLearner:
     """The learner of ``run`` as it is meta-trained (MAML with the training's inner steps)."""
-    return _learner(run, steps=run.inner_steps)
+    return _learner(run, steps=run.inner_steps, n_way=run.train_ways)
 
 
-def _learner(run: Run, steps: int) -> Any:
-    if run.method == "protonet":
-        return ProtoNet(Conv4(1, None, run.hidden, max_pool=False), num_classes=run.n_way)
+def _learner(run: Run, steps: int, n_way: int) -> Any:
+    if run.method == "protonet":  # the same encoder weights serve any number of ways
+        return ProtoNet(Conv4(1, None, run.hidden, max_pool=False), num_classes=n_way)
     if run.method not in ("maml", "fomaml"):
         raise ValueError(f"unknown method {run.method!r}")
     return MAML(
