@@ -45,15 +45,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
+import torch.nn.functional as F
 from metalearn.algorithms.maml import MAML
 from metalearn.algorithms.protonet import ProtoNet
 from metalearn.core import FewShotLearner
 from metalearn.data.omniglot import ImageSet, load_omniglot
-from metalearn.evaluate import Summary, accuracy, evaluate
+from metalearn.evaluate import Metric, Summary, accuracy, evaluate, mse
 from metalearn.losses import shot_scaled_cross_entropy
 from metalearn.models.conv4 import Conv4
+from metalearn.models.mlp import MLP
 from metalearn.tasks.episodes import EpisodeSampler
+from metalearn.tasks.sinusoid import Sinusoid
 from metalearn.train import meta_train
 from metalearn.utils import seed_everything
 
@@ -77,6 +79,7 @@ class Run:
     k_query: int = 0  # queries per class in training (0: k_shot, as the reference code)
     hidden: int = 64
     seed: int = 0
+    task: str = "omniglot"  # or "sinusoid"
 
     @property
     def train_ways(self) -> int:
@@ -101,6 +104,20 @@ RUNS: dict[str, Run] = {
     "omniglot-protonet-5way-1shot": Run(
         "protonet", 5, 1, meta_batch=1, meta_steps=5000, train_n_way=60, k_query=5
     ),
+    # Finn et al. (2017), section 5.1 and main.py's sinusoid command: MLP 1-40-40-1, K = 10,
+    # meta-batch 25, alpha 0.01, one inner step, 70,000 meta-updates with Adam 1e-3
+    "sinusoid-maml-10shot": Run(
+        "maml",
+        1,
+        10,
+        meta_batch=25,
+        meta_steps=70000,
+        inner_lr=0.01,
+        inner_steps=1,
+        eval_steps=1,
+        hidden=40,
+        task="sinusoid",
+    ),
 }
 
 
@@ -116,6 +133,9 @@ def training_learner(run: Run) -> FewShotLearner:
 
 
 def _learner(run: Run, steps: int, n_way: int) -> Any:
+    if run.task == "sinusoid":
+        network = MLP(1, [run.hidden, run.hidden], 1)
+        return MAML(network, F.mse_loss, inner_lr=run.inner_lr, inner_steps=steps)
     if run.method == "protonet":  # the same encoder weights serve any number of ways
         return ProtoNet(Conv4(1, None, run.hidden, max_pool=False), num_classes=n_way)
     if run.method not in ("maml", "fomaml"):
@@ -157,11 +177,30 @@ def test_batches(
     return sampler.fixed_batches(num_tasks, batch_size=50, seed=seed)
 
 
-def score(learner: FewShotLearner, batches: list) -> Summary:
-    """Accuracy per episode on ``batches`` (on the learner's device)."""
+def score(learner: FewShotLearner, batches: list, metric: Metric = accuracy) -> Summary:
+    """``metric`` per task on ``batches`` (moved to the learner's device)."""
     device = next(iter(getattr(learner, "parameters", lambda: iter([]))()), None)
     moved = [b.to(device.device) for b in batches] if device is not None else batches
-    return evaluate(learner, moved, accuracy)
+    return evaluate(learner, moved, metric)
+
+
+def sinusoid_test_batches(run: Run, num_tasks: int, k_query: int = 100, seed: int = 2024) -> list:
+    """``num_tasks`` new sinusoid tasks with ``run.k_shot`` support points and ``k_query``
+    query points, in batches of 100 (the same for every learner)."""
+    family = Sinusoid(run.k_shot, k_query, seed=seed)
+    sizes = [min(100, num_tasks - start) for start in range(0, num_tasks, 100)]
+    return [family.sample(size) for size in sizes]
+
+
+def _experiment(run: Run, num_tasks: int, k_query: int) -> tuple[Any, list, Metric, str, list]:
+    """The training source, the test batches, the metric and its name, and the training
+    classes (Omniglot characters) of ``run``."""
+    if run.task == "sinusoid":
+        train_source = Sinusoid(run.k_shot, run.train_queries, seed=run.seed + 1)
+        return train_source, sinusoid_test_batches(run, num_tasks), mse, "mse", []
+    train_set, test_set = omniglot()
+    batches = test_batches(run, test_set, num_tasks, k_query)
+    return train_episodes(run, train_set), batches, accuracy, "accuracy", train_set.characters
 
 
 def _commit() -> str:
@@ -187,22 +226,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, help="meta-updates (default: the run's)")
     parser.add_argument("--out", default="runs/reproduce", help="folder for checkpoint and model")
     parser.add_argument("--eval-tasks", type=int, default=600, help="held-out episodes")
-    parser.add_argument("--eval-queries", type=int, default=15, help="query drawings per class")
+    parser.add_argument(
+        "--eval-queries", type=int, help="queries per class (Omniglot, 15) or per task (100)"
+    )
     parser.add_argument("--install", action="store_true", help="copy into metalearn.pretrained")
     args = parser.parse_args(argv)
     run = RUNS[args.name]
+    if args.eval_queries is None:
+        args.eval_queries = 100 if run.task == "sinusoid" else 15
     if args.steps is not None:
         run = dataclasses.replace(run, meta_steps=args.steps)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    commit = _commit()
     seed_everything(run.seed)
-    train_set, test_set = omniglot()
+    source, batches, metric, metric_name, train_classes = _experiment(
+        run, args.eval_tasks, args.eval_queries
+    )
     learner = training_learner(run)
     optimizer = torch.optim.Adam(learner.parameters(), lr=run.outer_lr)  # type: ignore[attr-defined]
     start = time.perf_counter()
     meta_train(
         learner,  # type: ignore[arg-type]
-        train_episodes(run, train_set),
+        source,
         run.meta_steps,
         optimizer,
         meta_batch=run.meta_batch,
@@ -213,8 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - start
     evaluated = build_learner(run)
     evaluated.load_state_dict(learner.state_dict())  # type: ignore[attr-defined]
-    result = score(evaluated, test_batches(run, test_set, args.eval_tasks, args.eval_queries))
-    print(f"{args.name}: accuracy on {args.eval_tasks} held-out episodes {result}", flush=True)
+    result = score(evaluated, batches, metric)
+    print(f"{args.name}: {metric_name} on {args.eval_tasks} held-out tasks {result}", flush=True)
     weights = out / f"{args.name}.pt"
     named = evaluated.state_dict().items()  # type: ignore[attr-defined]
     state = {k: v.detach().float().cpu() for k, v in named}
@@ -222,17 +268,17 @@ def main(argv: list[str] | None = None) -> int:
     record = {
         "name": args.name,
         "command": " ".join(["python -m metalearn.reproduce", *(argv or sys.argv[1:])]),
-        "commit": _commit(),
+        "commit": commit,
         "config": dataclasses.asdict(run),
         "seed": run.seed,
         "steps": run.meta_steps,
         "seconds": round(seconds, 1),
         "device": f"{platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} threads, torch {torch.__version__}",
-        "data": _data_files(),
-        "train_classes": train_set.characters,
+        "data": _data_files() if run.task == "omniglot" else ["generated: Sinusoid(seed=1)"],
+        "train_classes": train_classes,
         "results": {
-            "accuracy": result.mean,
+            metric_name: result.mean,
             "ci95": result.ci95,
             "eval_tasks": args.eval_tasks,
             "k_query": args.eval_queries,

@@ -178,3 +178,12 @@ def test_a_reproduction_run_writes_a_model_that_pretrained_loads(folders, monkey
         pretrained.load("tiny")
     with pytest.raises(ValueError, match="shipped models"):
         pretrained.info("nothing")
+
+
+def test_the_sinusoid_reproduction_records_its_mse(tmp_path):
+    out = tmp_path / "out"
+    argv = ["sinusoid-maml-10shot", "--steps", "5", "--out", str(out), "--eval-tasks", "20"]
+    assert reproduce.main(argv) == 0
+    record = json.loads((out / "sinusoid-maml-10shot.json").read_text())
+    assert record["results"]["mse"] > 0 and record["results"]["k_query"] == 100
+    assert record["config"]["task"] == "sinusoid" and record["train_classes"] == []
