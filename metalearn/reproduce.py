@@ -46,6 +46,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+
 from metalearn.algorithms.maml import MAML
 from metalearn.algorithms.protonet import ProtoNet
 from metalearn.core import FewShotLearner

@@ -9,6 +9,7 @@ import errno
 import gzip
 import io
 import json
+import shutil
 import tarfile
 import zipfile
 from pathlib import Path
@@ -44,10 +45,19 @@ def write_tar(path: Path, files: dict[str, bytes]) -> str:
     return md5sum(path)
 
 
+def small_task_lists() -> dict:
+    """FS-Mol's task lists, shrunk to this module's four-assay archive."""
+    names = {
+        split: [n.split("/")[1] for n in ASSAYS if n.startswith(split)] for split in fsmol.SPLITS
+    }
+    return {"valid": names["valid"], "test": names["test"], "train_count": 2, "subset": names}
+
+
 @pytest.fixture
 def archive(tmp_path, monkeypatch):
     """``data/fsmol.tar`` with FS-Mol's layout; its md5 recorded as the official one."""
     monkeypatch.setenv("METALEARN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(fsmol, "task_lists", small_task_lists)
     data = tmp_path / "data"
     data.mkdir()
     monkeypatch.setattr(fsmol, "FULL_ARCHIVE_MD5", write_tar(data / fsmol.FULL_ARCHIVE, members()))
@@ -77,8 +87,9 @@ def test_a_refused_member_leaves_nothing_extracted(archive, monkeypatch):
         load_fsmol(archive, source="full")
     assert leftovers(archive) == [], "neither fs-mol/ nor a temporary folder may be left"
     assert not (archive / "escaped.txt").exists() and not (archive.parent / "escaped.txt").exists()
-    with pytest.raises(FileNotFoundError):  # "auto" finds no full set: it was not extracted
+    with pytest.raises(ValueError, match="nothing was extracted"):  # "auto" refuses it again
         load_fsmol(archive)
+    assert leftovers(archive) == []
 
 
 @pytest.mark.parametrize(
@@ -101,12 +112,13 @@ def test_an_extraction_stopped_part_way_leaves_nothing_and_a_retry_completes(
         load_fsmol(archive, source="full")
     assert len(written) == 2, "the extraction did stop part way"
     assert leftovers(archive) == []
-    with pytest.raises(FileNotFoundError):
-        load_fsmol(archive)  # never served as FS-Mol
+    with pytest.raises(type(error)):  # never served as FS-Mol: "auto" extracts again
+        load_fsmol(archive)
+    assert leftovers(archive) == []
     monkeypatch.setattr(tarfile.TarFile, "makefile", real_makefile)
     assert_complete(archive)
     assert (archive / "fs-mol" / EXTRACTED_MARKER).is_file()
-    assert leftovers(archive) == ["fs-mol"]
+    assert leftovers(archive) == ["fs-mol", fsmol.RECORDED_SHA256]  # its sha256, kept
 
 
 def manual_extraction(data: Path) -> Path:
@@ -190,3 +202,46 @@ def test_a_folder_another_process_finished_first_is_kept(tmp_path):
     assert extract_archive(archive, tmp_path / "out", "set") == tmp_path / "out" / "set"
     assert (tmp_path / "out" / "set" / "a.txt").read_bytes() == b"first"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["set"]
+
+
+def test_without_a_published_checksum_the_archive_is_checked_by_content_and_its_sha256_kept(
+    archive, monkeypatch
+):
+    monkeypatch.setattr(fsmol, "FULL_ARCHIVE_MD5", None)
+    monkeypatch.setattr(fsmol, "fetch", fetch_local_unverified)
+    assert_complete(archive)
+    recorded = (archive / fsmol.RECORDED_SHA256).read_text().split()[0]
+    assert recorded == fsmol.file_digest(archive / fsmol.FULL_ARCHIVE, "sha256")
+    # another archive under the same name is refused, and nothing of it is used
+    shutil.rmtree(archive / fsmol.FULL_FOLDER)
+    write_tar(
+        archive / fsmol.FULL_ARCHIVE, members({"fs-mol/train/CHEMBL9.jsonl.gz": task_file(3)})
+    )
+    with pytest.raises(ValueError, match="sha256 .* was recorded"):
+        load_fsmol(archive, source="full")
+    assert not (archive / fsmol.FULL_FOLDER).exists()
+
+
+def test_an_archive_that_is_not_fs_mol_is_refused_by_content(archive, monkeypatch):
+    monkeypatch.setattr(fsmol, "FULL_ARCHIVE_MD5", None)
+    monkeypatch.setattr(fsmol, "fetch", fetch_local_unverified)
+    wrong = {k: v for k, v in members().items() if "test/" not in k}  # the test task is missing
+    write_tar(archive / fsmol.FULL_ARCHIVE, wrong)
+    with pytest.raises(ValueError, match="lacks 1 of FS-Mol's 1 test tasks"):
+        load_fsmol(archive, source="full")
+    assert leftovers(archive) == [] and not (archive / fsmol.RECORDED_SHA256).exists()
+
+
+def test_the_subset_assays_are_picked_from_the_full_set(archive, monkeypatch):
+    lists = small_task_lists()
+    lists["subset"] = {"train": ["CHEMBL2"], "valid": ["CHEMBL3"], "test": ["CHEMBL4"]}
+    monkeypatch.setattr(fsmol, "task_lists", lambda: lists)
+    monkeypatch.setattr(fsmol, "fetch", fetch_local)
+    loaded = load_fsmol(archive, source="full", assays="subset")
+    assert [a.name for a in loaded.split("train")] == ["CHEMBL2"]
+    assert loaded.md5.endswith("-subset")
+
+
+def fetch_local_unverified(url, md5, dest_dir, filename):
+    assert md5 is None
+    return dest_dir / filename

@@ -143,15 +143,12 @@ def test_fsmol_per_assay_jsonl_files_are_read(tmp_path):
     )  # no recorded archive md5: the cache key comes from the file listing
 
 
-def test_full_archive_is_never_downloaded_without_a_checksum(tmp_path, monkeypatch):
-    monkeypatch.setattr(
-        fsmol, "fetch", lambda *a, **k: pytest.fail("must not download without an md5")
-    )
-    monkeypatch.setattr(
-        fsmol, "FULL_ARCHIVE_MD5", None
-    )  # as shipped: not verifiable offline (module docstring)
-    with pytest.raises(ValueError, match="md5"):
-        load_fsmol(tmp_path, source="full")
+def test_the_shipped_task_lists_hold_fs_mols_splits_and_the_subset():
+    lists = fsmol.task_lists()
+    assert (len(lists["valid"]), len(lists["test"]), lists["train_count"]) == (40, 157, 4938)
+    assert [len(lists["subset"][s]) for s in fsmol.SPLITS] == [400, 39, 157]
+    assert set(lists["subset"]["test"]) == set(lists["test"])
+    assert set(lists["subset"]["valid"]) <= set(lists["valid"])
 
 
 @pytest.mark.skipif(

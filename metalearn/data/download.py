@@ -85,7 +85,9 @@ def find_local(directory: str | os.PathLike, filename: str, md5: str) -> Path | 
     return path
 
 
-def fetch(url: str, md5: str, dest_dir: str | os.PathLike, filename: str | None = None) -> Path:
+def fetch(
+    url: str, md5: str | None, dest_dir: str | os.PathLike, filename: str | None = None
+) -> Path:
     """Download ``url`` to ``dest_dir/filename`` unless a copy with checksum ``md5`` is there.
 
     The bytes go to a temporary file in ``dest_dir`` and are renamed into place
@@ -94,7 +96,9 @@ def fetch(url: str, md5: str, dest_dir: str | os.PathLike, filename: str | None 
 
     Args:
         url: where to download from.
-        md5: the expected hex md5 digest of the file.
+        md5: the expected hex md5 digest of the file; ``None`` where none is published: then
+            any existing copy is returned and a download is taken as it comes (still
+            atomically), and the caller must check the contents (as FS-Mol's loader does).
         dest_dir: the folder to put it in (created if needed).
         filename: the name to give it; defaults to the last part of ``url``.
 
@@ -105,9 +109,11 @@ def fetch(url: str, md5: str, dest_dir: str | os.PathLike, filename: str | None 
     """
     dest_dir = Path(dest_dir)
     filename = filename or url.rstrip("/").rsplit("/", 1)[-1]
-    existing = find_local(dest_dir, filename, md5)
+    existing = find_local(dest_dir, filename, md5) if md5 else None
     if existing is not None:
         return existing
+    if md5 is None and (dest_dir / filename).is_file():
+        return dest_dir / filename
     check_writable(dest_dir)
     created = _make_folders(dest_dir)
     try:
@@ -122,7 +128,7 @@ def fetch(url: str, md5: str, dest_dir: str | os.PathLike, filename: str | None 
             for chunk in iter(lambda: response.read(_CHUNK), b""):
                 digest.update(chunk)
                 out.write(chunk)
-        if digest.hexdigest() != md5:
+        if md5 is not None and digest.hexdigest() != md5:
             raise ValueError(
                 f"download of {filename} from {url} has md5 {digest.hexdigest()}, expected {md5}"
             )

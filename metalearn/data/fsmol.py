@@ -13,13 +13,17 @@ Where the data come from, in this order (``<data>`` is
    assay_type`` -- 400 training, 39 validation and all 157 test assays;
 2. ``source="full"``: the official archive ``<data>/fsmol.tar`` (extracted to
    ``<data>/fs-mol/{train,valid,test}/<assay>.jsonl.gz``), downloaded from
-   :data:`FULL_URL` when absent. Its md5 is the named constant
-   :data:`FULL_ARCHIVE_MD5`, which could not be verified offline and is therefore
-   ``None``: set it (or pass ``md5=``) from figshare's published checksum before the
-   first download -- an unverified archive is never used. The archive is extracted to a
+   :data:`FULL_URL` when absent. Figshare publishes no checksum, so the archive is checked
+   by its *contents* (:func:`check_full_contents`: every validation and test task of
+   FS-Mol's task list ``fsmol-0.1.json`` and at least its 4,938 training tasks, by file name)
+   before it is used, and its sha256 is then recorded beside it (``fsmol.tar.sha256``): a
+   later use of another archive under that name is refused. The archive is extracted to a
    temporary folder and renamed to ``fs-mol/`` only when complete, so a half-finished
    extraction is never taken for the data set.
-``source="auto"`` takes the full set when extracted, else the subset.
+``source="auto"`` takes the full set when extracted, else the subset, else downloads the full
+set (where there is a network: Colab). ``assays="subset"``
+keeps only the offline subset's assays (their names ship with the package,
+``fsmol_tasks.json``), so that the quick profile runs the same experiment on either.
 
 Parsing is strict: a row whose ``active`` label is missing, empty, ``nan`` or not 0/1, or that
 has too few or too many fields, is refused with a ``ValueError`` naming the file, the row and
@@ -38,6 +42,8 @@ import gzip
 import hashlib
 import json
 import os
+import re
+import shutil
 import tarfile
 import zlib
 from collections import defaultdict
@@ -47,7 +53,7 @@ from typing import TYPE_CHECKING, Iterable, Literal
 
 import numpy as np
 
-from metalearn.data.cache import digest
+from metalearn.data.cache import digest, file_digest
 from metalearn.data.download import (
     DATA_ENV_VAR,
     EXTRACTED_MARKER,
@@ -71,6 +77,8 @@ FULL_ARCHIVE_MD5: str | None = (
 )
 FULL_FOLDER = "fs-mol"
 SPLITS = ("train", "valid", "test")
+TASKS_FILE = Path(__file__).with_name("fsmol_tasks.json")
+RECORDED_SHA256 = FULL_ARCHIVE + ".sha256"  # written beside the archive on its first use
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,9 @@ class FSMol:
 
 
 def load_fsmol(
-    data_dir: str | os.PathLike | None = None, source: Literal["auto", "subset", "full"] = "auto"
+    data_dir: str | os.PathLike | None = None,
+    source: Literal["auto", "subset", "full"] = "auto",
+    assays: Literal["all", "subset"] = "all",
 ) -> FSMol:
     """FS-Mol's assays; see the module docstring for where they are looked for.
 
@@ -121,6 +131,8 @@ def load_fsmol(
         data_dir: the folder holding ``fsmol_subset.csv.gz`` or ``fs-mol/``; default
             ``$METALEARN_DATA_DIR/fsmol`` (else ``~/.cache/metalearn/fsmol``).
         source: ``"subset"``, ``"full"`` or ``"auto"``.
+        assays: ``"all"``, or ``"subset"``: only the offline subset's 400 training, 39
+            validation and 157 test assays, whichever source they are read from.
 
     Raises:
         FileNotFoundError: the subset is asked for (or ``auto`` finds nothing) and is not in
@@ -129,12 +141,27 @@ def load_fsmol(
     """
     if source not in ("auto", "subset", "full"):
         raise ValueError(f"source must be 'auto', 'subset' or 'full', got {source!r}")
+    if assays not in ("all", "subset"):
+        raise ValueError(f"assays must be 'all' or 'subset', got {assays!r}")
     folder = Path(data_dir).expanduser() if data_dir is not None else cache_dir("fsmol")
     if source == "full" or (source == "auto" and (folder / FULL_FOLDER).is_dir()):
         root = extract_full(folder)
-        assays, key = _read_full(root)
-        return FSMol(assays, "full", key)
+        by_split, key = _read_full(root)
+        if assays == "subset":
+            names = task_lists()["subset"]
+            by_split = {s: [a for a in by_split[s] if a.name in set(names[s])] for s in SPLITS}
+            key += "-subset"
+        return FSMol(by_split, "full", key)
     subset = find_local(folder, SUBSET_FILE, SUBSET_MD5)
+    if subset is None and source == "auto":  # nothing local: FS-Mol itself (Colab)
+        try:
+            return load_fsmol(folder, "full", assays)
+        except FileNotFoundError as error:
+            raise FileNotFoundError(
+                f"data_dir={str(folder)!r} holds neither {SUBSET_FILE} nor FS-Mol's archive, "
+                f"and the archive could not be downloaded ({error}). Set {DATA_ENV_VAR} to the "
+                f"folder that contains fsmol/{SUBSET_FILE} (or pass data_dir=<that folder>/fsmol)"
+            ) from error
     if subset is None:
         raise FileNotFoundError(
             f"data_dir={str(folder)!r} holds no {SUBSET_FILE}: set {DATA_ENV_VAR} to the folder "
@@ -288,18 +315,60 @@ def _read_full(root: Path) -> tuple[dict[str, list[Assay]], str]:
     return _by_split(assays), "full-" + digest(*parts)  # = cache.files_digest of the files
 
 
-def extract_full(data_dir: str | os.PathLike, md5: str | None = None) -> Path:
-    """``data_dir/fs-mol``, downloading (md5-checked) and extracting the official archive if needed.
+def task_lists() -> dict:
+    """The task names shipped with the package (``fsmol_tasks.json``): FS-Mol's validation and
+    test tasks, the number of its training tasks, and the offline subset's assays by split."""
+    return json.loads(TASKS_FILE.read_text())
 
-    The extraction goes to a temporary folder that is renamed to ``fs-mol`` only when complete
-    (:func:`~metalearn.data.download.extract_archive`). A ``fs-mol`` folder that this package
-    did not extract but that sits beside ``fsmol.tar`` is compared with the archive's listing
-    first: an earlier extraction that stopped part way is refused, never used.
+
+def check_full_contents(root: str | os.PathLike) -> None:
+    """Check an extracted FS-Mol archive by its contents, as no checksum is published: every
+    validation and test task of FS-Mol's ``fsmol-0.1.json`` is there, and at least as many
+    training tasks as that list names, every file a ``<split>/CHEMBL<digits>.jsonl.gz``.
 
     Raises:
-        ValueError: the archive must be downloaded or checked but no md5 is known (``md5`` and
-            :data:`FULL_ARCHIVE_MD5` are both ``None``); or ``fs-mol`` is an incomplete
-            extraction of the archive beside it (the message names the folder to delete).
+        ValueError: naming the folder and what is missing or unexpected.
+    """
+    root, tasks = Path(root), task_lists()
+    found = {
+        split: {p.name for p in (root / split).iterdir()} if (root / split).is_dir() else set()
+        for split in SPLITS
+    }
+    for split in SPLITS:
+        odd = sorted(n for n in found[split] if not re.fullmatch(r"CHEMBL\d+\.jsonl\.gz", n))
+        if odd:
+            raise ValueError(f"{root / split} holds files that are no FS-Mol task: {odd[:3]}")
+    for split in ("valid", "test"):
+        missing = sorted(set(tasks[split]) - {n.removesuffix(".jsonl.gz") for n in found[split]})
+        if missing:
+            raise ValueError(
+                f"{root / split} lacks {len(missing)} of FS-Mol's {len(tasks[split])} {split} "
+                f"tasks (e.g. {missing[:3]}): this is not FS-Mol's archive, or it is incomplete"
+            )
+    if len(found["train"]) < tasks["train_count"]:
+        raise ValueError(
+            f"{root / 'train'} holds {len(found['train'])} tasks, FS-Mol has at least "
+            f"{tasks['train_count']}: this is not FS-Mol's archive, or it is incomplete"
+        )
+
+
+def extract_full(data_dir: str | os.PathLike, md5: str | None = None) -> Path:
+    """``data_dir/fs-mol``, downloading and extracting the official archive if needed.
+
+    The extraction goes to a temporary folder that is renamed to ``fs-mol`` only when complete
+    (:func:`~metalearn.data.download.extract_archive`), then is checked by its contents
+    (:func:`check_full_contents`; a failed check removes the extraction). The archive's sha256
+    is recorded beside it on that first use (``fsmol.tar.sha256``) and compared on every
+    later extraction. With ``md5`` (or :data:`FULL_ARCHIVE_MD5`) the download is also checked
+    by it. A ``fs-mol`` folder that this package did not extract but that sits beside
+    ``fsmol.tar`` is compared with the archive's listing first: an earlier extraction that
+    stopped part way is refused, never used.
+
+    Raises:
+        ValueError: the archive's contents are not FS-Mol's, its sha256 differs from the one
+            recorded on its first use, its md5 differs from ``md5``, or ``fs-mol`` is an
+            incomplete extraction of the archive beside it (the message names the folder or
+            file to delete).
         FileNotFoundError: the archive is needed but can be neither found nor downloaded (no
             network, or ``data_dir`` is read-only); the message says where to put it.
         OSError: the extraction failed (a full disk, say); nothing extracted is left behind.
@@ -310,21 +379,33 @@ def extract_full(data_dir: str | os.PathLike, md5: str | None = None) -> Path:
         _check_complete(root, data_dir / FULL_ARCHIVE)
         return root
     md5 = md5 or FULL_ARCHIVE_MD5
-    if md5 is None:
-        raise ValueError(
-            f"md5 is None: FS-Mol's archive ({FULL_URL}) has no checksum recorded here; pass "
-            "md5=<its md5 from figshare> or set metalearn.data.fsmol.FULL_ARCHIVE_MD5 -- an "
-            "unverified download is never used"
-        )
     try:
         archive = fetch(FULL_URL, md5, data_dir, FULL_ARCHIVE)
     except OSError as error:
         raise FileNotFoundError(
             f"FS-Mol's full set is not in data_dir={str(data_dir)!r} and could not be downloaded "
-            f"({error}). Put {FULL_ARCHIVE} (md5 {md5}, from {FULL_URL}) into that folder, or "
-            f"point {DATA_ENV_VAR} at a folder whose 'fsmol' subfolder holds it."
+            f"({error}). Put {FULL_ARCHIVE} (from {FULL_URL}) into that folder, or point "
+            f"{DATA_ENV_VAR} at a folder whose 'fsmol' subfolder holds it."
         ) from error
-    return extract_archive(archive, data_dir, FULL_FOLDER)
+    sha256 = file_digest(archive, "sha256")
+    recorded = data_dir / RECORDED_SHA256
+    if recorded.is_file() and recorded.read_text().split()[0] != sha256:
+        raise ValueError(
+            f"{archive} has sha256 {sha256}, but {recorded.read_text().split()[0]} was recorded "
+            f"in {recorded} when it was first used: delete {archive} (and {recorded} if the "
+            "new archive is the one you want)"
+        )
+    root = extract_archive(archive, data_dir, FULL_FOLDER)
+    try:
+        check_full_contents(root)
+    except ValueError:
+        shutil.rmtree(root)
+        raise
+    if not recorded.is_file():
+        temporary = recorded.with_suffix(".part")
+        temporary.write_text(f"{sha256}  {FULL_ARCHIVE}\n")
+        os.replace(temporary, recorded)
+    return root
 
 
 def _check_complete(root: Path, archive: Path) -> None:
