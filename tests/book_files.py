@@ -23,11 +23,15 @@ REPOSITORY = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["u
 
 # The first code cell of every chapter, verbatim (tests/test_notebooks.py checks it).
 COLAB_CELL = f"""# Colab: install metalearn from the book's repository when it is not importable
-# (keeps Colab's own torch).
+# (keeps Colab's own torch; pip into this kernel's Python, so no restart is needed).
 try:
     import metalearn
 except ImportError:
-    %pip install -q "metalearn[chem] @ git+https://github.com/{REPOSITORY}@main"
+    import subprocess
+    import sys
+
+    package = "metalearn[chem] @ git+https://github.com/{REPOSITORY}@main"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
     import metalearn"""
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 
 import pytest
@@ -109,14 +110,15 @@ def test_live_widgets_are_hidden_from_the_static_page_and_drawn_beside_it(path):
 
 
 class FakePip:
-    """Stands in for IPython's %pip magic and records what it was asked to install."""
+    """Stands in for ``subprocess.run`` and records the pip commands it was asked to run."""
 
     def __init__(self, monkeypatch):
         self.calls: list[str] = []
         self.monkeypatch = monkeypatch
 
-    def __call__(self, line: str) -> None:
-        self.calls.append(line)
+    def __call__(self, command: list[str], check: bool = False) -> None:
+        assert command[:4] == [sys.executable, "-m", "pip", "install"] and check
+        self.calls.append(" ".join(command[4:]))
         self.monkeypatch.delitem(sys.modules, "metalearn")  # "installed": importable again
 
 
@@ -124,7 +126,7 @@ class FakePip:
 def shell(monkeypatch):
     ipython = InteractiveShell.instance()
     pip = FakePip(monkeypatch)
-    ipython.register_magic_function(pip, "line", "pip")
+    monkeypatch.setattr(subprocess, "run", pip)
     yield ipython, pip
     InteractiveShell.clear_instance()
 
