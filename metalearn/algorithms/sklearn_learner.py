@@ -85,7 +85,7 @@ class SklearnLearner:
         self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor
     ) -> torch.Tensor:
         """Per task, fit on the support set; return query log-probabilities ``[T, Q, C]``
-        (CPU, float32)."""
+        (float32, on the device of ``support_x``; the fitting itself runs on the CPU)."""
         from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
         check_task_batch(support_x, support_y, query_x)
@@ -104,4 +104,4 @@ class SklearnLearner:
                 proba = np.zeros((len(qx), self.num_classes), dtype=np.float64)
                 proba[:, model.classes_.astype(int)] = model.predict_proba(qx.reshape(len(qx), -1))
                 outputs.append(np.log(np.clip(proba, PROBABILITY_FLOOR, 1.0)))
-        return torch.from_numpy(np.stack(outputs)).float()
+        return torch.from_numpy(np.stack(outputs)).float().to(support_x.device)

@@ -1,4 +1,4 @@
-"""scikit-learn's bundled 8x8 handwritten digits as tensors, splits and few-shot episodes.
+"""scikit-learn's bundled 8x8 handwritten digits as tensors, and class-balanced splits.
 
 The data set (1,797 images of the digits 0-9, about 180 per class, from the UCI
 "Optical Recognition of Handwritten Digits" collection) ships inside
