@@ -70,32 +70,36 @@ def _sinusoid_maml(cfg: SimpleNamespace, seed: int, device: torch.device, desc: 
 
 
 def _omniglot_maml(cfg: SimpleNamespace, seed: int, device: torch.device, desc: str) -> Run:
-    """Chapter 6.1's MAML on Omniglot: Conv4, the first training setting (5-way 1-shot)."""
+    """Chapter 6.1's MAML on Omniglot, its first setting (5-way 1-shot): the MAML paper's
+    protocol (:func:`metalearn.reproduce.omniglot` data, per-episode rotations, ``K`` queries
+    per class, the strided Conv4, the shot-scaled cross-entropy)."""
     from metalearn.algorithms.maml import MAML
-    from metalearn.data import load_omniglot
+    from metalearn.losses import shot_scaled_cross_entropy
     from metalearn.models import Conv4
+    from metalearn.reproduce import omniglot
     from metalearn.tasks.episodes import EpisodeSampler
 
-    n_way, k_shot = cfg.train_settings[0]
-    meta_train_set, _ = load_omniglot(test_alphabets=cfg.test_alphabets, seed=cfg.seed)
+    n_way, k_shot = cfg.maml_settings[0]
+    train_set, _ = omniglot()
     episodes = EpisodeSampler(
-        meta_train_set.images,
-        meta_train_set.labels,
+        train_set.images,
+        train_set.labels,
         n_way,
         k_shot,
-        cfg.k_query,
+        k_shot,  # K queries per class, as the reference code
         seed=seed + 1,
+        rotate=True,
     )
     learner = MAML(
-        Conv4(in_channels=1, num_classes=n_way, hidden=cfg.hidden),
-        F.cross_entropy,
+        Conv4(1, n_way, cfg.hidden, max_pool=False),
+        shot_scaled_cross_entropy,
         inner_lr=cfg.inner_lr[n_way],
         inner_steps=cfg.inner_steps[n_way],
     ).to(device)
     return Run(
         learner,
         episodes,
-        cfg.maml_meta_steps,
+        cfg.maml_meta_steps[n_way, k_shot],
         torch.optim.Adam(learner.parameters(), lr=cfg.outer_lr),
         f"{desc} ({n_way}-way {k_shot}-shot)",
         cfg.meta_batch[n_way],
