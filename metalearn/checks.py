@@ -85,14 +85,14 @@ def check_finite_gradients(
 
     One device synchronisation for all parameters together.
     """
-    with_grad = [p for p in parameters if p.grad is not None]
+    with_grad = [(p, p.grad) for p in parameters if p.grad is not None]
     if not with_grad:
         return
-    grads = [p.grad for p in with_grad if p.grad is not None]
-    finite = torch.stack([torch.isfinite(g).all().to(grads[0].device) for g in grads])
+    device = with_grad[0][1].device
+    finite = torch.stack([torch.isfinite(g).all().to(device) for _, g in with_grad])
     if bool(finite.all()):
         return
-    first = with_grad[int((~finite).nonzero()[0, 0])]
+    first = with_grad[int((~finite).nonzero()[0, 0])][0]
     label = (names or {}).get(id(first), f"a parameter of shape {tuple(first.shape)}")
     raise FloatingPointError(
         f"the gradient of {label} is NaN or infinite {where} (the loss itself was finite); "

@@ -73,36 +73,29 @@ def _omniglot_maml(cfg: SimpleNamespace, seed: int, device: torch.device, desc: 
     """Chapter 6.1's MAML on Omniglot, its first setting (5-way 1-shot): the MAML paper's
     protocol (:func:`metalearn.reproduce.omniglot` data, per-episode rotations, ``K`` queries
     per class, the strided Conv4, the shot-scaled cross-entropy)."""
-    from metalearn.algorithms.maml import MAML
-    from metalearn.losses import shot_scaled_cross_entropy
-    from metalearn.models import Conv4
-    from metalearn.reproduce import omniglot
-    from metalearn.tasks.episodes import EpisodeSampler
+    from metalearn import reproduce
 
     n_way, k_shot = cfg.maml_settings[0]
-    train_set, _ = omniglot()
-    episodes = EpisodeSampler(
-        train_set.images,
-        train_set.labels,
+    run = reproduce.Run(  # the reproduction's MAML, at the chapter's sizes
+        "maml",
         n_way,
         k_shot,
-        k_shot,  # K queries per class, as the reference code
-        seed=seed + 1,
-        rotate=True,
-    )
-    learner = MAML(
-        Conv4(1, n_way, cfg.hidden, max_pool=False),
-        shot_scaled_cross_entropy,
+        meta_batch=cfg.meta_batch[n_way],
+        meta_steps=cfg.maml_meta_steps[n_way, k_shot],
+        outer_lr=cfg.outer_lr,
         inner_lr=cfg.inner_lr[n_way],
         inner_steps=cfg.inner_steps[n_way],
-    ).to(device)
+        hidden=cfg.hidden,
+        seed=seed,
+    )
+    learner = reproduce.training_learner(run).to(device)  # type: ignore[attr-defined]
     return Run(
         learner,
-        episodes,
-        cfg.maml_meta_steps[n_way, k_shot],
-        torch.optim.Adam(learner.parameters(), lr=cfg.outer_lr),
+        reproduce.train_episodes(run, reproduce.omniglot()[0]),
+        run.meta_steps,
+        torch.optim.Adam(learner.parameters(), lr=run.outer_lr),
         f"{desc} ({n_way}-way {k_shot}-shot)",
-        cfg.meta_batch[n_way],
+        run.meta_batch,
     )
 
 

@@ -180,8 +180,8 @@ def test_batches(
 
 def score(learner: FewShotLearner, batches: list, metric: Metric = accuracy) -> Summary:
     """``metric`` per task on ``batches`` (moved to the learner's device)."""
-    device = next(iter(getattr(learner, "parameters", lambda: iter([]))()), None)
-    moved = [b.to(device.device) for b in batches] if device is not None else batches
+    parameter = next(learner.parameters()) if isinstance(learner, torch.nn.Module) else None
+    moved = [b.to(parameter.device) for b in batches] if parameter is not None else batches
     return evaluate(learner, moved, metric)
 
 

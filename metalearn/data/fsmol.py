@@ -49,7 +49,7 @@ import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Literal
+from typing import Iterable, Literal
 
 import numpy as np
 
@@ -63,9 +63,6 @@ from metalearn.data.download import (
     find_local,
 )
 from metalearn.data.records import parse_label, parse_optional_float
-
-if TYPE_CHECKING:
-    pass
 
 SUBSET_FILE = "fsmol_subset.csv.gz"
 SUBSET_MD5 = "0072dc8c92214e34d34a8e40a0f734be"

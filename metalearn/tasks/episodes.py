@@ -201,10 +201,7 @@ class AllClasses:
         self.k_shot = check_int("k_shot", k_shot, minimum=1)
         self.num_classes = self.episodes.num_classes
         self.generator = self.episodes.generator
-        self._class_of = torch.empty_like(self.episodes._members)
-        for c in range(self.num_classes):
-            start, count = self.episodes._starts[c], self.episodes._counts[c]
-            self._class_of[self.episodes._members[start : start + count]] = c
+        self._class_of = torch.unique(labels, return_inverse=True)[1]  # [M] in 0 .. C-1
 
     def sample(self, num_tasks: int, generator: torch.Generator | None = None) -> TaskBatch:
         """``support_x [T, k_shot, ...]`` with class indices ``support_y [T, k_shot]``, the
