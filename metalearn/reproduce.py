@@ -22,6 +22,16 @@ Omniglot follows the MAML reference code (``cbfinn/maml``), choice by choice:
   steps, meta-batch 16 (the commands in ``main.py``'s docstring); Adam at 1e-3; three inner steps
   at test for 5-way, five for 20-way (the paper, appendix A.1).
 
+Navigation follows the MAML-RL reference code (``cbfinn/maml_rl``): the point robot of
+``maml_examples/point_env_randgoal.py`` wrapped in rllab's ``normalize()`` (the policy acts in
+``[-1, 1]``, :class:`~metalearn.envs.Navigation2D` with ``normalized_actions=True``), a Gaussian
+MLP policy (100, 100) with ReLU, 20 trajectories per task, one inner step of 0.5 on the
+REINFORCE surrogate and meta-batch 20 (``maml_trpo_point.py``; the run that
+``test_maml_point.py`` loads is ``mbs20_flr_0.5``); it is evaluated as ``test_maml_point.py``
+does: 40 trajectories per step (``batch_size=4000``), plain gradient steps of 0.5 then 0.25
+(``init_learning_rate`` and ``learning_rate``). The meta-update is Adam with a clipped gradient,
+not TRPO (said and measured in chapter 6.2).
+
 What differs here, measured where it matters, is said in chapter 6.1: the offline data are
 Lake's two small background sets (242 characters), not 1,623; the budget is what two CPU
 cores train in under an hour, not 60,000 meta-updates; the test uses 15 query drawings per
@@ -51,16 +61,24 @@ from metalearn.algorithms.maml import MAML
 from metalearn.algorithms.protonet import ProtoNet
 from metalearn.core import FewShotLearner
 from metalearn.data.omniglot import ImageSet, load_omniglot
-from metalearn.evaluate import Metric, Summary, accuracy, evaluate, mse
+from metalearn.envs.navigation import Navigation2D
+from metalearn.evaluate import Metric, Summary, accuracy, evaluate, mse, summarize
 from metalearn.losses import shot_scaled_cross_entropy
 from metalearn.models.conv4 import Conv4
 from metalearn.models.mlp import MLP
+from metalearn.models.policy import GaussianMLPPolicy
+from metalearn.rl.maml_rl import MAMLRollouts, adapt_by_policy_gradient
+from metalearn.rl.policy_gradient import lvc_loss, reinforce_loss
 from metalearn.tasks.episodes import EpisodeSampler
 from metalearn.tasks.sinusoid import Sinusoid
 from metalearn.train import meta_train
 from metalearn.utils import seed_everything
 
 SPLIT_SEED = 1  # the reference code seeds its character shuffle with 1
+GENERATED = {  # what the generated task families' data are
+    "sinusoid": "generated: Sinusoid(seed=1)",
+    "navigation": "generated: Navigation2D.sample(normalized_actions=True), seed 1",
+}
 
 
 @dataclass(frozen=True)
@@ -80,7 +98,11 @@ class Run:
     k_query: int = 0  # queries per class in training (0: k_shot, as the reference code)
     hidden: int = 64
     seed: int = 0
-    task: str = "omniglot"  # or "sinusoid"
+    task: str = "omniglot"  # or "sinusoid", "navigation"
+    trajectories: int = 0  # navigation: trajectories per task in the support and the query set
+    eval_trajectories: int = 0  # navigation: trajectories per adaptation step at test
+    eval_lrs: tuple[float, ...] = ()  # navigation: the step sizes of the test's adaptation
+    grad_clip: float | None = None  # clip the meta-gradient's norm (navigation)
 
     @property
     def train_ways(self) -> int:
@@ -119,6 +141,23 @@ RUNS: dict[str, Run] = {
         hidden=40,
         task="sinusoid",
     ),
+    # Finn et al. (2017), section 5.3, and cbfinn/maml_rl (see the module's docstring)
+    "navigation-maml": Run(
+        "maml",
+        1,
+        0,
+        meta_batch=20,
+        meta_steps=500,
+        inner_lr=0.5,
+        inner_steps=1,
+        eval_steps=1,
+        hidden=100,
+        task="navigation",
+        trajectories=20,
+        eval_trajectories=40,
+        eval_lrs=(0.5, 0.25, 0.25),
+        grad_clip=1.0,
+    ),
 }
 
 
@@ -134,6 +173,16 @@ def training_learner(run: Run) -> FewShotLearner:
 
 
 def _learner(run: Run, steps: int, n_way: int) -> Any:
+    if run.task == "navigation":  # the LVC inner loss gives the right second-order term
+        policy = GaussianMLPPolicy(2, 2, hidden=(run.hidden, run.hidden), init_std=1.0)
+        return MAML(
+            policy,
+            reinforce_loss,
+            inner_lr=run.inner_lr,
+            inner_steps=steps,
+            inner_loss_fn=lvc_loss,
+            batched=False,
+        )
     if run.task == "sinusoid":
         network = MLP(1, [run.hidden, run.hidden], 1)
         return MAML(network, F.mse_loss, inner_lr=run.inner_lr, inner_steps=steps)
@@ -193,6 +242,27 @@ def sinusoid_test_batches(run: Run, num_tasks: int, k_query: int = 100, seed: in
     return [family.sample(size) for size in sizes]
 
 
+def navigation_goals(num_tasks: int, seed: int = 2024) -> Navigation2D:
+    """``num_tasks`` new goals of the navigation run (actions normalised as rllab's)."""
+    generator = torch.Generator().manual_seed(seed)
+    return Navigation2D.sample(num_tasks, generator=generator, normalized_actions=True)
+
+
+def score_navigation(
+    run: Run, policy: torch.nn.Module, num_tasks: int, seed: int = 2024
+) -> list[Summary]:
+    """The mean return over ``num_tasks`` new goals after 0, 1, ... ``len(run.eval_lrs)``
+    policy-gradient steps, each from ``run.eval_trajectories`` fresh trajectories."""
+    adaptation = adapt_by_policy_gradient(
+        policy,
+        navigation_goals(num_tasks, seed),
+        run.eval_lrs,
+        run.eval_trajectories,
+        torch.Generator().manual_seed(seed + 1),
+    )
+    return [summarize(returns) for returns in adaptation.returns]
+
+
 def _experiment(run: Run, num_tasks: int, k_query: int) -> tuple[Any, list, Metric, str, list]:
     """The training source, the test batches, the metric and its name, and the training
     classes (Omniglot characters) of ``run``."""
@@ -226,7 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", choices=sorted(RUNS))
     parser.add_argument("--steps", type=int, help="meta-updates (default: the run's)")
     parser.add_argument("--out", default="runs/reproduce", help="folder for checkpoint and model")
-    parser.add_argument("--eval-tasks", type=int, default=600, help="held-out episodes")
+    parser.add_argument(
+        "--eval-tasks", type=int, help="held-out tasks (default 600; navigation 40 goals)"
+    )
     parser.add_argument(
         "--eval-queries", type=int, help="queries per class (Omniglot, 15) or per task (100)"
     )
@@ -235,16 +307,27 @@ def main(argv: list[str] | None = None) -> int:
     run = RUNS[args.name]
     if args.eval_queries is None:
         args.eval_queries = 100 if run.task == "sinusoid" else 15
+    if args.eval_tasks is None:
+        args.eval_tasks = 40 if run.task == "navigation" else 600
     if args.steps is not None:
         run = dataclasses.replace(run, meta_steps=args.steps)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     commit = _commit()
     seed_everything(run.seed)
-    source, batches, metric, metric_name, train_classes = _experiment(
-        run, args.eval_tasks, args.eval_queries
-    )
     learner = training_learner(run)
+    if run.task == "navigation":
+        source: Any = MAMLRollouts(
+            learner,  # type: ignore[arg-type]
+            run.trajectories,
+            seed=run.seed + 1,
+            env_options={"normalized_actions": True},
+        )
+        train_classes: list[str] = []
+    else:
+        source, batches, metric, metric_name, train_classes = _experiment(
+            run, args.eval_tasks, args.eval_queries
+        )
     optimizer = torch.optim.Adam(learner.parameters(), lr=run.outer_lr)  # type: ignore[attr-defined]
     start = time.perf_counter()
     meta_train(
@@ -256,12 +339,33 @@ def main(argv: list[str] | None = None) -> int:
         desc=args.name,
         checkpoint=out / f"{args.name}.checkpoint.pt",
         checkpoint_every=120.0,
+        grad_clip=run.grad_clip,
     )
     seconds = time.perf_counter() - start
     evaluated = build_learner(run)
     evaluated.load_state_dict(learner.state_dict())  # type: ignore[attr-defined]
-    result = score(evaluated, batches, metric)
-    print(f"{args.name}: {metric_name} on {args.eval_tasks} held-out tasks {result}", flush=True)
+    if run.task == "navigation":
+        returns = score_navigation(run, evaluated.model, args.eval_tasks)  # type: ignore[attr-defined]
+        results: dict[str, Any] = {
+            "return": [r.mean for r in returns],
+            "ci95": [r.ci95 for r in returns],
+            "eval_tasks": args.eval_tasks,
+            "eval_trajectories": run.eval_trajectories,
+            "eval_lrs": list(run.eval_lrs),
+        }
+        shown = ", ".join(str(r) for r in returns)
+        print(f"{args.name}: return after 0..{len(returns) - 1} steps {shown}", flush=True)
+    else:
+        result = score(evaluated, batches, metric)
+        results = {
+            metric_name: result.mean,
+            "ci95": result.ci95,
+            "eval_tasks": args.eval_tasks,
+            "k_query": args.eval_queries,
+        }
+        print(
+            f"{args.name}: {metric_name} on {args.eval_tasks} held-out tasks {result}", flush=True
+        )
     weights = out / f"{args.name}.pt"
     named = evaluated.state_dict().items()  # type: ignore[attr-defined]
     state = {k: v.detach().float().cpu() for k, v in named}
@@ -276,14 +380,9 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(seconds, 1),
         "device": f"{platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} threads, torch {torch.__version__}",
-        "data": _data_files() if run.task == "omniglot" else ["generated: Sinusoid(seed=1)"],
+        "data": _data_files() if run.task == "omniglot" else [GENERATED[run.task]],
         "train_classes": train_classes,
-        "results": {
-            metric_name: result.mean,
-            "ci95": result.ci95,
-            "eval_tasks": args.eval_tasks,
-            "k_query": args.eval_queries,
-        },
+        "results": results,
         "sha256": sha256(weights),
     }
     (out / f"{args.name}.json").write_text(json.dumps(record, indent=1) + "\n")

@@ -7,6 +7,13 @@ goal; an episode ends after ``horizon`` (100) steps or once the agent is within
 ``goal_radius`` (0.01) of the goal in both coordinates, as in the MAML code
 (``abs(dx) < 0.01 and abs(dy) < 0.01``).
 
+With ``normalized_actions=True`` the policy acts in ``[-1, 1]^2`` and the environment scales its
+action to ``[-max_action, max_action]^2``, as rllab's ``normalize()`` wrapper does in the MAML-RL
+code (``rllab/envs/normalized_env.py``: ``lb + (action + 1) * 0.5 * (ub - lb)``, then clipped);
+``maml_examples/maml_trpo_point.py`` trains on ``normalize(PointEnvRandGoal())``. A Gaussian
+policy with standard deviation 1 then explores at a tenth of the speed limit's scale, not ten
+times it.
+
 The *dynamics variant* hides a per-task actuator instead: the action is turned
 by an unknown angle and scaled by an unknown gain before it moves the agent, so
 a controller must infer the environment from the transitions it has seen. Its
@@ -53,6 +60,8 @@ class Navigation2D:
         horizon: steps per episode (an int >= 1).
         max_action: actions are clipped to ``[-max_action, max_action]`` per coordinate (> 0).
         goal_radius: the episode ends when both coordinates are within this of the goal (>= 0).
+        normalized_actions: actions are in ``[-1, 1]`` units, scaled by ``max_action`` (rllab's
+            ``normalize()``); ``False``: actions are velocities, clipped to ``max_action``.
 
     Every tensor must be finite and on the goals' device, every number finite; otherwise a
     ``ValueError`` names the argument.
@@ -76,6 +85,7 @@ class Navigation2D:
         horizon: int = 100,
         max_action: float = 0.1,
         goal_radius: float = 0.01,
+        normalized_actions: bool = False,
     ) -> None:
         if not isinstance(goals, torch.Tensor) or goals.dim() != 2 or goals.shape[1] != 2:
             raise ValueError(f"goals must be a tensor of shape [T, 2], got {_shape_of(goals)}")
@@ -107,6 +117,11 @@ class Navigation2D:
         self.horizon = horizon
         self.max_action = max_action
         self.goal_radius = goal_radius
+        if not isinstance(normalized_actions, bool):
+            raise ValueError(
+                f"normalized_actions must be True or False, got {normalized_actions!r}"
+            )
+        self.normalized_actions = normalized_actions
         self.position = torch.zeros(num_tasks, 0, 2, dtype=goals.dtype, device=goals.device)
         self.done = torch.zeros(num_tasks, 0, dtype=torch.bool, device=goals.device)
         self.time = 0
@@ -178,6 +193,7 @@ class Navigation2D:
             horizon=self.horizon,
             max_action=self.max_action,
             goal_radius=self.goal_radius,
+            normalized_actions=self.normalized_actions,
         )
 
     def reset(self, num_trajectories: int) -> torch.Tensor:
@@ -197,7 +213,10 @@ class Navigation2D:
         return torch.cat([self.position, self.goals[:, None, :].expand_as(self.position)], dim=-1)
 
     def displacement(self, actions: torch.Tensor) -> torch.Tensor:
-        """How far ``actions [T, N, 2]`` move the agent: clip, then rotate and scale per task."""
+        """How far ``actions [T, N, 2]`` move the agent: scale (``normalized_actions``), clip,
+        then rotate and scale per task."""
+        if self.normalized_actions:  # rllab: lb + (a + 1) / 2 * (ub - lb) = max_action * a
+            actions = actions * self.max_action
         move = actions.clamp(-self.max_action, self.max_action)
         if self.rotations is not None:
             cos, sin = torch.cos(self.rotations)[:, None], torch.sin(self.rotations)[:, None]

@@ -169,17 +169,19 @@ class Adaptation(NamedTuple):
 def adapt_by_policy_gradient(
     model: nn.Module,
     env: Navigation2D,
-    lrs: Sequence[float] = (0.1, 0.05, 0.05),
-    num_trajectories: int = 20,
+    lrs: Sequence[float] = (0.5, 0.25, 0.25),
+    num_trajectories: int = 40,
     generator: torch.Generator | None = None,
     discount: float = 0.99,
 ) -> Adaptation:
     """Adapt ``model`` to every task of ``env`` by ``len(lrs)`` REINFORCE steps; record the returns.
 
     Every task starts from ``model``'s parameters; step ``k`` uses ``num_trajectories``
-    fresh trajectories of the current policy and step size ``lrs[k]`` (the MAML
-    paper evaluates with 0.1 for the first step and 0.05 after). The same
-    procedure scores a MAML initialisation, a pretrained policy and a random one.
+    fresh trajectories of the current policy and step size ``lrs[k]``. The defaults are the
+    MAML-RL code's evaluation (``maml_examples/test_maml_point.py``: 4,000 steps, i.e. 40
+    trajectories, per step; plain gradient steps of 0.5, then 0.25), for actions normalised as
+    rllab's (``Navigation2D(normalized_actions=True)``). The same procedure scores a MAML
+    initialisation, a pretrained policy and a random one.
 
     Raises:
         ValueError: naming ``lrs`` (finite, > 0), ``num_trajectories`` or ``discount``.
