@@ -150,8 +150,9 @@ EXPERIMENTS: dict[str, dict[str, dict[str, Any]]] = {
             "eval_tasks": 600,
         },
     },
-    # 6.2 robot control: MAML-RL on 2D navigation (finn2017maml, appendix A.2) and the Meta-LSTM
-    # controller.
+    # 6.2 robot control: MAML-RL on 2D navigation (finn2017maml, appendix A.2; cbfinn/maml_rl's
+    # maml_trpo_point.py and test_maml_point.py: inner step 0.5, evaluation 0.5 then 0.25 with 40
+    # trajectories, actions normalised) and the Meta-LSTM controller.
     "robot.maml": {
         "quick": {
             "hidden": [100, 100],
@@ -159,13 +160,13 @@ EXPERIMENTS: dict[str, dict[str, dict[str, Any]]] = {
             "meta_batch": 20,
             "trajectories": 20,
             "meta_steps": 40,
-            "inner_lr": 0.1,
+            "inner_lr": 0.5,
             "outer_lr": 0.01,
             "grad_clip": 1.0,
             "pretrain_steps": 40,
             "eval_tasks": 40,
-            "eval_trajectories": 20,
-            "eval_lrs": [0.1, 0.05, 0.05],
+            "eval_trajectories": 40,
+            "eval_lrs": [0.5, 0.25, 0.25],
         },
         "full": {
             "hidden": [100, 100],
@@ -173,13 +174,13 @@ EXPERIMENTS: dict[str, dict[str, dict[str, Any]]] = {
             "meta_batch": 20,
             "trajectories": 20,
             "meta_steps": 500,
-            "inner_lr": 0.1,
+            "inner_lr": 0.5,
             "outer_lr": 0.001,
             "grad_clip": 1.0,
             "pretrain_steps": 500,
-            "eval_tasks": 100,
+            "eval_tasks": 40,
             "eval_trajectories": 40,
-            "eval_lrs": [0.1, 0.05, 0.05],
+            "eval_lrs": [0.5, 0.25, 0.25],
         },
     },
     "robot.meta_lstm": {

@@ -31,6 +31,18 @@ def test_actions_are_clipped_to_the_box():
     assert torch.allclose(obs, torch.tensor([[[0.1, -0.1], [0.07, 0.1]]], dtype=torch.float64))
 
 
+def test_normalized_actions_are_scaled_as_rllabs_normalize_then_clipped():
+    env = one_task(normalized_actions=True)
+    env.reset(2)
+    obs, _, _ = env.step(torch.tensor([[[0.5, -2.0], [1.0, -0.3]]], dtype=torch.float64))
+    # rllab: lb + (a + 1) / 2 * (ub - lb) with (lb, ub) = (-0.1, 0.1), then clipped
+    expected = torch.tensor([[[0.05, -0.1], [0.1, -0.03]]], dtype=torch.float64)
+    assert torch.allclose(obs, expected)
+    assert env.task(0).normalized_actions
+    with pytest.raises(ValueError, match="normalized_actions"):
+        one_task(normalized_actions=1)
+
+
 def test_reward_is_minus_the_distance_to_the_goal_after_the_move():
     env = one_task(goal=(0.3, -0.2))
     env.reset(1)
