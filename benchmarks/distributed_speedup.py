@@ -4,8 +4,9 @@ Workloads, the quick profile's experiments run by the command line itself,
 ``python -m metalearn.train EXPERIMENT`` (one process) and
 ``torchrun --standalone --nproc_per_node=2 -m metalearn.train EXPERIMENT`` (two):
   maml.sinusoid      MAML on sinusoids: MLP 1-40-40-1, meta-batch 25, 2,000 steps (chapter 5.1);
-  omniglot.few_shot  MAML on Omniglot: Conv4 on 28x28 images, 5-way 1-shot, 5 queries per
-                     class, meta-batch 4, 100 steps (chapter 6.1; needs the Omniglot files).
+  omniglot.few_shot  MAML on Omniglot as chapter 6.1's quick profile: the paper's strided Conv4
+                     on 28x28 images, 5-way 1-shot, K queries per class, meta-batch 8, 400
+                     meta-updates (needs the Omniglot files).
 Each runs with one process on all cores, one process on one thread, and two processes of
 one thread each (torchrun's default). The time is ``meta_train``'s own (``seconds`` in
 ``record.json``: no interpreter start, no data loading); the wall time of the whole command

@@ -10,6 +10,7 @@ from torch import nn
 from torch.func import functional_call
 
 import metalearn as ml
+from metalearn import benchmark
 from metalearn.models import Conv4
 from metalearn.tasks import Sinusoid
 
@@ -133,10 +134,24 @@ def test_batched_path_equals_looped_path(workload, first_order):
     torch.testing.assert_close(pred_v, pred_l, rtol=1e-10, atol=1e-12)
 
 
-def test_default_path_is_vmap_for_mlp_and_loop_for_conv_nets():
-    assert ml.MAML(ml.MLP(1, [8], 1), F.mse_loss, 0.01).uses_vmap
-    assert not ml.MAML(Conv4(hidden=4), F.cross_entropy, 0.01).uses_vmap
-    assert ml.MAML(Conv4(hidden=4), F.cross_entropy, 0.01, batched=True).uses_vmap
+def test_default_path_follows_the_measured_rule():
+    from metalearn.algorithms.maml import VMAP_MAX_ACTIVATION
+
+    assert ml.MAML(ml.MLP(1, [8], 1), F.mse_loss, 0.01).batches_tasks(torch.zeros(2, 500, 1))
+    strided = ml.MAML(Conv4(1, 5, 64, max_pool=False), F.cross_entropy, 0.4)
+    pooled = ml.MAML(Conv4(1, 5, 64), F.cross_entropy, 0.4)
+    five_images, seventy_five = torch.zeros(2, 5, 1, 28, 28), torch.zeros(2, 75, 1, 28, 28)
+    # the MAML paper's 5-way 1-shot task: 5 x 64 x 14 x 14 numbers after the first convolution
+    assert 5 * 64 * 14 * 14 <= VMAP_MAX_ACTIVATION and strided.batches_tasks(five_images)
+    # 75 query images through the max-pool Conv4: 75 x 64 x 28 x 28, looped
+    assert not pooled.batches_tasks(seventy_five)
+    assert not pooled.batches_tasks(five_images)  # 5 x 64 x 28 x 28 = 250,880 > 200,000
+    assert pooled.batches_tasks(torch.zeros(2, 3, 1, 28, 28))  # 150,528
+    forced = ml.MAML(Conv4(1, 5, 64), F.cross_entropy, 0.4, batched=True)
+    assert forced.batches_tasks(seventy_five)
+    assert not ml.MAML(ml.MLP(1, [8], 1), F.mse_loss, 0.01, batched=False).batches_tasks(
+        torch.zeros(2, 5, 1)
+    )
 
 
 def test_adapt_lowers_support_loss_and_leaves_the_model_alone():
@@ -273,3 +288,13 @@ def test_runs_on_cuda_and_matches_cpu(workload):
         torch.testing.assert_close(
             flat_grad(loss, list(maml.parameters())).cpu(), cpu_grad, rtol=1e-7, atol=1e-9
         )
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+@pytest.mark.parametrize("name", list(benchmark.WORKLOADS))
+def test_every_path_gives_the_plain_loops_float64_meta_gradient(name, first_order):
+    """The benchmark's workloads (the MAML paper's, with batch norm; 20-way: 5 inner steps):
+    ml.MAML's loop, vmap and default paths against an autograd loop over tasks."""
+    workload = benchmark.WORKLOADS[name]
+    for path in ("loop", "vmap", "default"):
+        assert benchmark.gradient_gap(workload, path, first_order, meta_batch=2) < 1e-10, path

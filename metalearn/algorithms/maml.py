@@ -33,6 +33,13 @@ from metalearn.models.batch_norm import ExactBatchNormUnderVmap
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 RATE_CHOICES = ("none", "per_tensor", "per_element")
+# Vmapped convolutions with per-task weights run as one grouped convolution: a gain while the
+# tasks are small (per-operation overhead dominates), a loss once each task's convolutions are
+# large (the grouped kernels are slower than the plain ones). Measured on 2 CPU threads with
+# benchmarks/maml_throughput.py: the MAML paper's 5-way 1-shot Omniglot (largest activation of a
+# task 62,720 numbers) runs faster vmapped, 20-way 1-shot (250,880) about even, the max-pool
+# Conv4 with 15 queries per class (3,763,200) four times slower.
+VMAP_MAX_ACTIVATION = 200_000
 
 
 class MAML(nn.Module):
@@ -54,9 +61,9 @@ class MAML(nn.Module):
             ``["head.weight", "head.bias"]``: ANIL, Raghu et al. 2020); the others are used as
             they are in adaptation and still meta-learned. ``None`` (default) adapts all.
         batched: ``True`` batches tasks with ``vmap``, ``False`` loops over them, ``None``
-            chooses: vmap unless the model has convolutions (on CPU, vmapped convolutions
-            with per-task weights run as grouped convolutions and were measured slower
-            than the loop; see ``benchmarks/maml_throughput.py``). Both give the same numbers.
+            chooses by a measured rule (:meth:`batches_tasks`): vmap for networks without
+            convolutions, and for convolutional ones while the largest activation of one task
+            is at most :data:`VMAP_MAX_ACTIVATION` numbers. Both paths give the same numbers.
 
     Batch norm: layers must keep no running statistics (``track_running_stats=False``),
     so each task is normalised with its own batch statistics, in adaptation and in
@@ -157,12 +164,23 @@ class MAML(nn.Module):
             return {name: self.inner_lr for name in self._names}
         return dict(zip(self._names, self.inner_lrs))
 
-    @property
-    def uses_vmap(self) -> bool:
-        """Whether tasks are batched with ``vmap`` (else looped); see ``batched``."""
+    def batches_tasks(self, x: Tensor) -> bool:
+        """Whether tasks like ``x [T, S, ...]`` are batched with ``vmap`` (else looped).
+
+        ``batched`` decides when set. Otherwise: vmap, unless the model has convolutions and
+        one task's largest activation (the largest output of a convolution on ``x[0]``,
+        measured once per task shape) exceeds :data:`VMAP_MAX_ACTIVATION`.
+        """
         if self.batched is not None:
             return self.batched
-        return not any(isinstance(m, nn.modules.conv._ConvNd) for m in self.model.modules())
+        convolutions = [m for m in self.model.modules() if isinstance(m, nn.modules.conv._ConvNd)]
+        if not convolutions:
+            return True
+        sizes = self.__dict__.setdefault("_activation_sizes", {})
+        shape = tuple(x.shape[1:])
+        if shape not in sizes:
+            sizes[shape] = _largest_output(self.model, convolutions, x[0])
+        return sizes[shape] <= VMAP_MAX_ACTIVATION
 
     # -- the inner loop --------------------------------------------------------------------
     def _adapt(self, params: dict[str, Tensor], support_x: Tensor, support_y: Tensor, steps: int):
@@ -197,7 +215,7 @@ class MAML(nn.Module):
         """Apply ``task_fn(params, *one_task)`` to every task (dim 0 of ``tasks``); stack the
         results."""
         params = self.params()
-        if self.uses_vmap:
+        if self.batches_tasks(tasks[0]) and self.batches_tasks(tasks[2]):  # support_x, query_x
             in_dims = (None,) + (0,) * len(tasks)
             with ExactBatchNormUnderVmap() if self._has_batch_norm else contextlib.nullcontext():
                 return vmap(task_fn, in_dims=in_dims, randomness="different")(params, *tasks)
@@ -272,6 +290,22 @@ class MAML(nn.Module):
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ValueError(f"steps must be an int >= 0 (or None for inner_steps), got {steps!r}")
         return steps
+
+
+def _largest_output(model: nn.Module, modules: Sequence[nn.Module], examples: Tensor) -> int:
+    """The largest number of outputs of ``modules`` when ``model`` runs on one task's
+    ``examples [S, ...]``."""
+    sizes: list[int] = []
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out: sizes.append(out.numel())) for m in modules
+    ]
+    try:
+        with torch.no_grad():
+            model(examples)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return max(sizes)
 
 
 def _check_finite(inner_losses: Tensor) -> None:
