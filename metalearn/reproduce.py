@@ -29,8 +29,10 @@ MLP policy (100, 100) with ReLU, 20 trajectories per task, one inner step of 0.5
 REINFORCE surrogate and meta-batch 20 (``maml_trpo_point.py``; the run that
 ``test_maml_point.py`` loads is ``mbs20_flr_0.5``); it is evaluated as ``test_maml_point.py``
 does: 40 trajectories per step (``batch_size=4000``), plain gradient steps of 0.5 then 0.25
-(``init_learning_rate`` and ``learning_rate``). The meta-update is Adam with a clipped gradient,
-not TRPO (said and measured in chapter 6.2).
+(``init_learning_rate`` and ``learning_rate``). ``navigation-maml`` meta-updates with Adam and a
+clipped gradient, and its inner loss carries ProMP's LVC term; ``navigation-maml-trpo`` is the
+reference's own choice of both, 100 TRPO steps (:class:`~metalearn.rl.trpo.TRPO`) and the plain
+surrogate (both measured in chapter 6.2).
 
 What differs here, measured where it matters, is said in chapter 6.1: the offline data are
 Lake's two small background sets (242 characters), not 1,623; the budget is what two CPU
@@ -52,7 +54,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -69,9 +71,10 @@ from metalearn.models.mlp import MLP
 from metalearn.models.policy import GaussianMLPPolicy
 from metalearn.rl.maml_rl import MAMLRollouts, adapt_by_policy_gradient
 from metalearn.rl.policy_gradient import lvc_loss, reinforce_loss
+from metalearn.rl.trpo import TRPO
 from metalearn.tasks.episodes import EpisodeSampler
 from metalearn.tasks.sinusoid import Sinusoid
-from metalearn.train import meta_train
+from metalearn.train import train_loop
 from metalearn.utils import seed_everything
 
 SPLIT_SEED = 1  # the reference code seeds its character shuffle with 1
@@ -102,7 +105,10 @@ class Run:
     trajectories: int = 0  # navigation: trajectories per task in the support and the query set
     eval_trajectories: int = 0  # navigation: trajectories per adaptation step at test
     eval_lrs: tuple[float, ...] = ()  # navigation: the step sizes of the test's adaptation
-    grad_clip: float | None = None  # clip the meta-gradient's norm (navigation)
+    grad_clip: float | None = None  # clip the meta-gradient's norm (with Adam)
+    meta_update: str = "adam"  # or "trpo" (navigation, as the MAML-RL code)
+    lvc: bool = True  # navigation: the inner loss with ProMP's LVC term (False: plain surrogate)
+    max_kl: float = 0.01  # TRPO's trust region (maml_trpo_point.py: meta_step_size)
 
     @property
     def train_ways(self) -> int:
@@ -158,6 +164,25 @@ RUNS: dict[str, Run] = {
         eval_lrs=(0.5, 0.25, 0.25),
         grad_clip=1.0,
     ),
+    # the same, with the reference's meta-update and inner loss: 100 TRPO steps (n_itr=100,
+    # meta_step_size=0.01) on the post-update surrogate, the plain surrogate in the inner step
+    "navigation-maml-trpo": Run(
+        "maml",
+        1,
+        0,
+        meta_batch=20,
+        meta_steps=100,
+        inner_lr=0.5,
+        inner_steps=1,
+        eval_steps=1,
+        hidden=100,
+        task="navigation",
+        trajectories=20,
+        eval_trajectories=40,
+        eval_lrs=(0.5, 0.25, 0.25),
+        meta_update="trpo",
+        lvc=False,
+    ),
 }
 
 
@@ -180,7 +205,7 @@ def _learner(run: Run, steps: int, n_way: int) -> Any:
             reinforce_loss,
             inner_lr=run.inner_lr,
             inner_steps=steps,
-            inner_loss_fn=lvc_loss,
+            inner_loss_fn=lvc_loss if run.lvc else reinforce_loss,
             batched=False,
         )
     if run.task == "sinusoid":
@@ -328,10 +353,17 @@ def main(argv: list[str] | None = None) -> int:
         source, batches, metric, metric_name, train_classes = _experiment(
             run, args.eval_tasks, args.eval_queries
         )
-    optimizer = torch.optim.Adam(learner.parameters(), lr=run.outer_lr)  # type: ignore[attr-defined]
+    optimizer: torch.optim.Optimizer
+    if run.meta_update == "trpo":  # the trust-region step on the post-update surrogate
+        optimizer = TRPO(cast(MAML, learner), max_kl=run.max_kl)
+        loss_of = optimizer.surrogate
+    else:
+        optimizer = torch.optim.Adam(learner.parameters(), lr=run.outer_lr)  # type: ignore[attr-defined]
+        loss_of = lambda batch: learner.meta_loss(*batch)  # type: ignore[attr-defined]  # noqa: E731
     start = time.perf_counter()
-    meta_train(
-        learner,  # type: ignore[arg-type]
+    train_loop(
+        learner,
+        loss_of,
         source,
         run.meta_steps,
         optimizer,

@@ -190,24 +190,27 @@ def test_the_sinusoid_reproduction_records_its_mse(tmp_path):
     assert record["config"]["task"] == "sinusoid" and record["train_classes"] == []
 
 
-def test_the_navigation_reproduction_records_returns_and_loads_as_a_policy(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", ["navigation-maml", "navigation-maml-trpo"])
+def test_the_navigation_reproduction_records_returns_and_loads_as_a_policy(
+    name, tmp_path, monkeypatch
+):
     out = tmp_path / "out"
-    argv = ["navigation-maml", "--steps", "2", "--out", str(out), "--eval-tasks", "3"]
+    argv = [name, "--steps", "2", "--out", str(out), "--eval-tasks", "3"]
     monkeypatch.setitem(
         reproduce.RUNS,
-        "navigation-maml",
-        dataclasses.replace(reproduce.RUNS["navigation-maml"], meta_batch=2, trajectories=2),
+        name,
+        dataclasses.replace(reproduce.RUNS[name], meta_batch=2, trajectories=2),
     )
     assert reproduce.main(argv) == 0
-    record = json.loads((out / "navigation-maml.json").read_text())
+    record = json.loads((out / f"{name}.json").read_text())
     results = record["results"]
     assert len(results["return"]) == 4 and all(-200 < r < 0 for r in results["return"])
     assert results["eval_lrs"] == [0.5, 0.25, 0.25] and results["eval_trajectories"] == 40
     assert record["config"]["task"] == "navigation" and record["train_classes"] == []
     for suffix in (".pt", ".json"):
-        shutil.copyfile(out / f"navigation-maml{suffix}", tmp_path / f"navigation-maml{suffix}")
+        shutil.copyfile(out / f"{name}{suffix}", tmp_path / f"{name}{suffix}")
     monkeypatch.setattr(pretrained, "FOLDER", tmp_path)
-    maml = pretrained.load("navigation-maml")
+    maml = pretrained.load(name)
     assert maml.inner_lr == 0.5 and maml.model.mean[0].in_features == 2
-    again = reproduce.score_navigation(reproduce.RUNS["navigation-maml"], maml.model, 3)
+    again = reproduce.score_navigation(reproduce.RUNS[name], maml.model, 3)
     assert [r.mean for r in again] == pytest.approx(results["return"], abs=1e-4)
