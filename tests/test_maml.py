@@ -298,3 +298,25 @@ def test_every_path_gives_the_plain_loops_float64_meta_gradient(name, first_orde
     workload = benchmark.WORKLOADS[name]
     for path in ("loop", "vmap", "default"):
         assert benchmark.gradient_gap(workload, path, first_order, meta_batch=2) < 1e-10, path
+
+
+def test_the_loop_gives_an_unused_weight_a_zero_gradient_as_vmap_does():
+    class WithSpare(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.used, self.spare = nn.Linear(1, 1), nn.Linear(1, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.used(x)
+
+    batch = Sinusoid(seed=0).sample(2, k_shot=5, k_query=5)
+    adapted = {}
+    for batched in (False, True):
+        torch.manual_seed(0)
+        maml = ml.MAML(WithSpare(), F.mse_loss, 0.1, batched=batched)
+        adapted[batched] = maml.adapt(batch.support_x[0], batch.support_y[0])
+        maml.meta_loss(*batch).backward()  # the loop must not fail on the unused weight
+        spare = maml.model.spare.weight.grad
+        assert spare is None or torch.equal(spare, torch.zeros(1, 1))
+    for name in adapted[True]:
+        torch.testing.assert_close(adapted[False][name], adapted[True][name])

@@ -124,6 +124,7 @@ class MAML(nn.Module):
         self.first_order = first_order
         self.learn_inner_lr = learn_inner_lr
         self.batched = batched
+        self._in_vmap = False  # True while _over_tasks runs the tasks under vmap
         all_names = [name for name, _ in model.named_parameters()]
         if adapt_only is not None:
             unknown = sorted(set(adapt_only) - set(all_names))
@@ -194,8 +195,12 @@ class MAML(nn.Module):
             return loss, loss.detach()
 
         rates, losses = self.rates(), []
+        create_graph = torch.is_grad_enabled() and not self.first_order
         for _ in range(steps):
-            grads, loss = grad(inner_loss, has_aux=True)(weights)
+            if self._in_vmap:
+                grads, loss = grad(inner_loss, has_aux=True)(weights)
+            else:  # the same gradient by plain autograd: less overhead per step than torch.func
+                grads, loss = _autograd_grad(inner_loss, weights, create_graph)
             if self.first_order:  # FOMAML: the inner gradient is a constant to the meta-gradient
                 grads = {name: g.detach() for name, g in grads.items()}
             weights = {name: w - rates[name] * grads[name] for name, w in weights.items()}
@@ -217,8 +222,14 @@ class MAML(nn.Module):
         params = self.params()
         if self.batches_tasks(tasks[0]) and self.batches_tasks(tasks[2]):  # support_x, query_x
             in_dims = (None,) + (0,) * len(tasks)
-            with ExactBatchNormUnderVmap() if self._has_batch_norm else contextlib.nullcontext():
-                return vmap(task_fn, in_dims=in_dims, randomness="different")(params, *tasks)
+            self._in_vmap = True
+            try:
+                with (
+                    ExactBatchNormUnderVmap() if self._has_batch_norm else contextlib.nullcontext()
+                ):
+                    return vmap(task_fn, in_dims=in_dims, randomness="different")(params, *tasks)
+            finally:
+                self._in_vmap = False
         outputs = [task_fn(params, *task) for task in zip(*tasks)]
         return torch.stack([o[0] for o in outputs]), torch.stack([o[1] for o in outputs])
 
@@ -290,6 +301,28 @@ class MAML(nn.Module):
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ValueError(f"steps must be an int >= 0 (or None for inner_steps), got {steps!r}")
         return steps
+
+
+def _autograd_grad(
+    loss_fn: Callable[[dict[str, Tensor]], tuple[Tensor, Tensor]],
+    weights: dict[str, Tensor],
+    create_graph: bool,
+) -> tuple[dict[str, Tensor], Tensor]:
+    """``torch.func.grad(loss_fn, has_aux=True)(weights)`` by ``torch.autograd.grad``, also under
+    ``torch.no_grad()``; ``create_graph`` keeps the graph for second-order meta-gradients."""
+    with torch.enable_grad():
+        leaves = {
+            n: w if w.requires_grad else w.detach().requires_grad_() for n, w in weights.items()
+        }
+        loss, value = loss_fn(leaves)
+        grads = torch.autograd.grad(  # an unused weight gets a zero gradient, as with torch.func
+            loss,
+            list(leaves.values()),
+            create_graph=create_graph,
+            allow_unused=True,
+            materialize_grads=True,
+        )
+    return dict(zip(leaves, grads)), value
 
 
 def _largest_output(model: nn.Module, modules: Sequence[nn.Module], examples: Tensor) -> int:
