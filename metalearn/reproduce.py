@@ -119,6 +119,23 @@ class Run:
         return self.k_query or self.k_shot
 
 
+NAVIGATION = Run(
+    "maml",
+    1,
+    0,
+    meta_batch=20,
+    meta_steps=500,
+    inner_lr=0.5,
+    inner_steps=1,
+    eval_steps=1,
+    hidden=100,
+    task="navigation",
+    trajectories=20,
+    eval_trajectories=40,
+    eval_lrs=(0.5, 0.25, 0.25),
+    grad_clip=1.0,
+)
+
 RUNS: dict[str, Run] = {
     "omniglot-maml-5way-1shot": Run(
         "maml", 5, 1, meta_batch=32, meta_steps=8000, inner_lr=0.4, inner_steps=1, eval_steps=3
@@ -148,40 +165,11 @@ RUNS: dict[str, Run] = {
         task="sinusoid",
     ),
     # Finn et al. (2017), section 5.3, and cbfinn/maml_rl (see the module's docstring)
-    "navigation-maml": Run(
-        "maml",
-        1,
-        0,
-        meta_batch=20,
-        meta_steps=500,
-        inner_lr=0.5,
-        inner_steps=1,
-        eval_steps=1,
-        hidden=100,
-        task="navigation",
-        trajectories=20,
-        eval_trajectories=40,
-        eval_lrs=(0.5, 0.25, 0.25),
-        grad_clip=1.0,
-    ),
+    "navigation-maml": NAVIGATION,
     # the same, with the reference's meta-update and inner loss: 100 TRPO steps (n_itr=100,
     # meta_step_size=0.01) on the post-update surrogate, the plain surrogate in the inner step
-    "navigation-maml-trpo": Run(
-        "maml",
-        1,
-        0,
-        meta_batch=20,
-        meta_steps=100,
-        inner_lr=0.5,
-        inner_steps=1,
-        eval_steps=1,
-        hidden=100,
-        task="navigation",
-        trajectories=20,
-        eval_trajectories=40,
-        eval_lrs=(0.5, 0.25, 0.25),
-        meta_update="trpo",
-        lvc=False,
+    "navigation-maml-trpo": dataclasses.replace(
+        NAVIGATION, meta_steps=100, grad_clip=None, meta_update="trpo", lvc=False
     ),
 }
 
