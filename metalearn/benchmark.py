@@ -56,10 +56,18 @@ class Workload:
     def build(
         self, dtype: torch.dtype = torch.float32, meta_batch: int | None = None, seed: int = 0
     ) -> tuple[nn.Module, Callable[[Tensor, Tensor], Tensor], TaskBatch]:
-        """The network (seeded), its loss and a meta-batch of ``meta_batch`` random tasks."""
+        """The network (seeded, without touching the global random state), its loss and a
+        meta-batch of ``meta_batch`` random tasks."""
         g = torch.Generator().manual_seed(seed)
         tasks = meta_batch or self.meta_batch
-        torch.manual_seed(seed)
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            network: nn.Module = (
+                MLP(1, [40, 40], 1)
+                if self.network == "mlp"
+                else Conv4(1, self.n_way, 64, max_pool=self.network == "maxpool")
+            )
+        network = network.to(dtype)
         if self.network == "mlp":
             points = torch.rand(tasks, 2 * self.k_shot, 1, generator=g, dtype=dtype) * 10 - 5
             targets = torch.sin(points)
@@ -69,7 +77,7 @@ class Workload:
                 points[:, self.k_shot :],
                 targets[:, self.k_shot :],
             )
-            return MLP(1, [40, 40], 1).to(dtype), F.mse_loss, batch
+            return network, F.mse_loss, batch
         shape = (tasks, self.n_way, 1, 28, 28)
         query_shape = (tasks, self.n_way * self.k_query, 1, 28, 28)
         batch = TaskBatch(
@@ -78,7 +86,6 @@ class Workload:
             torch.rand(query_shape, generator=g, dtype=dtype).round(),
             torch.arange(self.n_way).repeat(tasks, self.k_query),
         )
-        network = Conv4(1, self.n_way, 64, max_pool=self.network == "maxpool").to(dtype)
         return network, shot_scaled_cross_entropy, batch
 
 
@@ -168,8 +175,7 @@ def chosen_path(workload: Workload) -> str:
     ``"loop"``."""
     model, loss_fn, batch = workload.build(meta_batch=1)
     maml = MAML(model, loss_fn, workload.inner_lr, workload.inner_steps)
-    uses_vmap = maml.batches_tasks(batch.support_x) and maml.batches_tasks(batch.query_x)
-    return "vmap" if uses_vmap else "loop"
+    return "vmap" if maml.batches_tasks(batch.support_x, batch.query_x) else "loop"
 
 
 def iterations_per_second(

@@ -320,3 +320,26 @@ def test_the_loop_gives_an_unused_weight_a_zero_gradient_as_vmap_does():
         assert spare is None or torch.equal(spare, torch.zeros(1, 1))
     for name in adapted[True]:
         torch.testing.assert_close(adapted[False][name], adapted[True][name])
+
+
+def test_meta_loss_scores_with_another_loss_fn_after_the_same_inner_steps():
+    batch = Sinusoid(seed=0).sample(3, k_shot=5, k_query=5)
+    torch.manual_seed(0)
+    model = ml.MLP(1, [8], 1)
+    maml = ml.MAML(model, F.mse_loss, 0.1, inner_steps=2, learn_inner_lr="per_tensor")
+    other = ml.MAML(
+        model, F.l1_loss, 0.1, inner_steps=2, learn_inner_lr="per_tensor", inner_loss_fn=F.mse_loss
+    )
+    other.load_state_dict(maml.state_dict())
+    torch.testing.assert_close(maml.meta_loss(*batch, loss_fn=F.l1_loss), other.meta_loss(*batch))
+
+
+def test_the_rule_looks_at_the_query_set_too_and_builds_benchmarks_without_reseeding():
+    pooled = ml.MAML(Conv4(1, 5, 64), F.cross_entropy, 0.4)
+    three, seventy_five = torch.zeros(2, 3, 1, 28, 28), torch.zeros(2, 75, 1, 28, 28)
+    assert pooled.batches_tasks(three) and not pooled.batches_tasks(three, seventy_five)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    benchmark.WORKLOADS["sinusoid"].build()
+    assert torch.equal(torch.rand(3), expected)  # the global random state is left alone

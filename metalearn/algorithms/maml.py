@@ -165,12 +165,14 @@ class MAML(nn.Module):
             return {name: self.inner_lr for name in self._names}
         return dict(zip(self._names, self.inner_lrs))
 
-    def batches_tasks(self, x: Tensor) -> bool:
-        """Whether tasks like ``x [T, S, ...]`` are batched with ``vmap`` (else looped).
+    def batches_tasks(self, support_x: Tensor, query_x: Tensor | None = None) -> bool:
+        """Whether tasks with inputs ``support_x [T, S, ...]`` (and ``query_x [T, Q, ...]``) are
+        batched with ``vmap`` (else looped).
 
         ``batched`` decides when set. Otherwise: vmap, unless the model has convolutions and
-        one task's largest activation (the largest output of a convolution on ``x[0]``,
-        measured once per task shape) exceeds :data:`VMAP_MAX_ACTIVATION`.
+        one task's largest activation (the largest output of a convolution on the task's
+        support or query examples, measured once per shape) exceeds
+        :data:`VMAP_MAX_ACTIVATION`.
         """
         if self.batched is not None:
             return self.batched
@@ -178,10 +180,15 @@ class MAML(nn.Module):
         if not convolutions:
             return True
         sizes = self.__dict__.setdefault("_activation_sizes", {})
-        shape = tuple(x.shape[1:])
-        if shape not in sizes:
-            sizes[shape] = _largest_output(self.model, convolutions, x[0])
-        return sizes[shape] <= VMAP_MAX_ACTIVATION
+        for x in (support_x, query_x):
+            if x is None:
+                continue
+            shape = tuple(x.shape[1:])
+            if shape not in sizes:
+                sizes[shape] = _largest_output(self.model, convolutions, x[0])
+            if sizes[shape] > VMAP_MAX_ACTIVATION:
+                return False
+        return True
 
     # -- the inner loop --------------------------------------------------------------------
     def _adapt(self, params: dict[str, Tensor], support_x: Tensor, support_y: Tensor, steps: int):
@@ -208,10 +215,6 @@ class MAML(nn.Module):
         inner_losses = torch.stack(losses) if losses else support_x.new_zeros(0)
         return {**weights, **buffers}, inner_losses
 
-    def _task_loss(self, params, support_x, support_y, query_x, query_y):
-        adapted, inner_losses = self._adapt(params, support_x, support_y, self.inner_steps)
-        return self.loss_fn(self.functional(adapted, query_x), query_y), inner_losses
-
     def _task_predict(self, params, support_x, support_y, query_x, steps: int):
         adapted, inner_losses = self._adapt(params, support_x, support_y, steps)
         return self.functional(adapted, query_x), inner_losses
@@ -220,7 +223,7 @@ class MAML(nn.Module):
         """Apply ``task_fn(params, *one_task)`` to every task (dim 0 of ``tasks``); stack the
         results."""
         params = self.params()
-        if self.batches_tasks(tasks[0]) and self.batches_tasks(tasks[2]):  # support_x, query_x
+        if self.batches_tasks(tasks[0], tasks[2]):  # support_x, query_x
             in_dims = (None,) + (0,) * len(tasks)
             self._in_vmap = True
             try:
@@ -256,16 +259,30 @@ class MAML(nn.Module):
         return adapted
 
     def meta_loss(
-        self, support_x: Tensor, support_y: Tensor, query_x: Tensor, query_y: Tensor
+        self,
+        support_x: Tensor,
+        support_y: Tensor,
+        query_x: Tensor,
+        query_y: Tensor,
+        *,
+        loss_fn: LossFn | None = None,
     ) -> Tensor:
         """Mean over tasks of the query loss after ``inner_steps`` adaptation steps (a scalar).
 
         Shapes: ``support_x [T, S, ...]``, ``support_y [T, S, ...]``, ``query_x [T, Q, ...]``,
-        ``query_y [T, Q, ...]``. ``loss.backward()`` gives the meta-gradient.
+        ``query_y [T, Q, ...]``. ``loss.backward()`` gives the meta-gradient. ``loss_fn``
+        scores the adapted predictions instead of the learner's own ``loss_fn`` (e.g. TRPO's
+        surrogate and KL of the adapted policies); the inner steps are unchanged.
         """
         self._check_inputs(support_x, support_y, query_x, query_y)
+        score = self.loss_fn if loss_fn is None else loss_fn
+
+        def task_loss(params, support_x, support_y, query_x, query_y):
+            adapted, inner_losses = self._adapt(params, support_x, support_y, self.inner_steps)
+            return score(self.functional(adapted, query_x), query_y), inner_losses
+
         query_losses, inner_losses = self._over_tasks(
-            self._task_loss, support_x, support_y, query_x, query_y
+            task_loss, support_x, support_y, query_x, query_y
         )
         _check_finite(inner_losses)
         return query_losses.mean()

@@ -125,6 +125,7 @@ class TRPO(torch.optim.Optimizer):
         self.maml = maml
         self.last: dict[str, float] = {}
         self._batch: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
+        self._before = 0.0  # the surrogate at the current parameters, set by surrogate()
 
     def surrogate(self, batch: TaskBatch) -> Tensor:
         """The post-update surrogate on ``batch``, whose gradient at the current parameters is
@@ -133,22 +134,14 @@ class TRPO(torch.optim.Optimizer):
             old = self.maml.predict(batch.support_x, batch.support_y, batch.query_x)
         targets = torch.cat([batch.query_y, old], dim=-1)
         self._batch = (batch.support_x, batch.support_y, batch.query_x, targets)
-        return self._post_update(ratio_surrogate)
+        loss = self._post_update(ratio_surrogate)
+        self._before = loss.item()  # the line search's reference: no second evaluation
+        return loss
 
     def _post_update(self, loss_fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
         """``loss_fn`` of the adapted policies on the remembered batch, mean over tasks."""
         assert self._batch is not None
-        m = self.maml
-        learner = MAML(
-            m.model,
-            loss_fn,
-            m.inner_lr,
-            m.inner_steps,
-            m.first_order,
-            inner_loss_fn=m.inner_loss_fn,
-            batched=m.batched,
-        )
-        return learner.meta_loss(*self._batch)
+        return self.maml.meta_loss(*self._batch, loss_fn=loss_fn)
 
     def step(self, closure: None = None) -> None:  # type: ignore[override]
         if self._batch is None:
@@ -167,7 +160,7 @@ class TRPO(torch.optim.Optimizer):
         full_step = torch.sqrt(2 * self.max_kl / (curvature + 1e-8)) * direction
         start = torch.cat([p.detach().reshape(-1) for p in params])
         with torch.no_grad():
-            before = self._post_update(ratio_surrogate).item()
+            before = self._before
             self.last = {"surrogate": before, "after": before, "kl": 0.0, "backtracks": -1}
             for k in range(self.max_backtracks):
                 _assign(params, start - self.backtrack_ratio**k * full_step)
