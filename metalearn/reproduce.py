@@ -33,7 +33,9 @@ does: 40 trajectories per step (``batch_size=4000``), plain gradient steps of 0.
 (``init_learning_rate`` and ``learning_rate``). ``navigation-maml`` meta-updates with Adam and a
 clipped gradient, and its inner loss carries ProMP's LVC term; ``navigation-maml-trpo`` is the
 reference's own choice of both, 100 TRPO steps (:class:`~metalearn.rl.trpo.TRPO`) and the plain
-surrogate (both measured in chapter 6.2).
+surrogate (both measured in chapter 6.2). ``navigation-meta-lstm-controller`` is chapter 6.2's
+Meta-LSTM controller as its quick profile trains it, shipped for the chapter's reading of its
+internals.
 
 What differs here, measured where it matters, is said in chapter 6.1: the offline data are
 Lake's two small background sets (242 characters), not 1,623; the budget is what two CPU
@@ -70,6 +72,7 @@ from metalearn.losses import shot_scaled_cross_entropy
 from metalearn.models.conv4 import Conv4
 from metalearn.models.mlp import MLP
 from metalearn.models.policy import GaussianMLPPolicy
+from metalearn.rl.controller import MetaLSTMController, run_controller, train_controller
 from metalearn.rl.maml_rl import MAMLRollouts, adapt_by_policy_gradient
 from metalearn.rl.policy_gradient import lvc_loss, reinforce_loss
 from metalearn.rl.trpo import TRPO
@@ -82,6 +85,7 @@ SPLIT_SEED = 1  # the reference code seeds its character shuffle with 1
 GENERATED = {  # what the generated task families' data are
     "sinusoid": "generated: Sinusoid(seed=1)",
     "navigation": "generated: Navigation2D.sample(normalized_actions=True), seed 1",
+    "controller": "generated: Navigation2D.sample(dynamics=True), seed 0",
 }
 
 
@@ -89,7 +93,7 @@ GENERATED = {  # what the generated task families' data are
 class Run:
     """One reproduction run: the method, the episode shape, the schedule."""
 
-    method: str  # "maml", "fomaml" or "protonet"
+    method: str  # "maml", "fomaml", "protonet" or "pathwise" (the controller)
     n_way: int
     k_shot: int
     meta_batch: int
@@ -102,7 +106,7 @@ class Run:
     k_query: int = 0  # queries per class in training (0: k_shot, as the reference code)
     hidden: int = 64
     seed: int = 0
-    task: str = "omniglot"  # or "sinusoid", "navigation"
+    task: str = "omniglot"  # or "sinusoid", "navigation", "controller"
     trajectories: int = 0  # navigation: trajectories per task in the support and the query set
     eval_trajectories: int = 0  # navigation: trajectories per adaptation step at test
     eval_lrs: tuple[float, ...] = ()  # navigation: the step sizes of the test's adaptation
@@ -110,6 +114,8 @@ class Run:
     meta_update: str = "adam"  # or "trpo" (navigation, as the MAML-RL code)
     lvc: bool = True  # navigation: the inner loss with ProMP's LVC term (False: plain surrogate)
     max_kl: float = 0.01  # TRPO's trust region (maml_trpo_point.py: meta_step_size)
+    horizon: int = 0  # controller: steps of a training episode
+    prior_steps: int = 0  # controller: up to this many exploratory transitions before one
 
     @property
     def train_ways(self) -> int:
@@ -178,6 +184,22 @@ RUNS: dict[str, Run] = {
     "navigation-maml-trpo": dataclasses.replace(
         NAVIGATION, meta_steps=100, grad_clip=None, meta_update="trpo", lvc=False
     ),
+    # Chapter 6.2's Meta-LSTM controller exactly as its quick profile trains it (robot.meta_lstm:
+    # 150 pathwise-gradient steps of 32 dynamics variants, Adam 1e-2), shipped so that the
+    # chapter reads the internals of one controller on every machine: 150 steps through the
+    # simulator turn a rounding difference (another torch, a GPU) into another controller.
+    "navigation-meta-lstm-controller": Run(
+        "pathwise",
+        1,
+        0,
+        meta_batch=32,
+        meta_steps=150,
+        outer_lr=0.01,
+        hidden=32,
+        task="controller",
+        horizon=30,
+        prior_steps=2,
+    ),
 }
 
 
@@ -193,6 +215,8 @@ def training_learner(run: Run) -> FewShotLearner:
 
 
 def _learner(run: Run, steps: int, n_way: int) -> Any:
+    if run.task == "controller":
+        return MetaLSTMController(hidden=run.hidden)
     if run.task == "navigation":  # the LVC inner loss gives the right second-order term
         policy = GaussianMLPPolicy(2, 2, hidden=(run.hidden, run.hidden), init_std=1.0)
         return MAML(
@@ -283,6 +307,22 @@ def score_navigation(
     return [summarize(returns) for returns in adaptation.returns]
 
 
+def score_controller(
+    controller: MetaLSTMController, num_tasks: int, seed: int = 2024
+) -> list[Summary]:
+    """The controller's return in ``num_tasks`` new dynamics variants (100 episodes each), after
+    0, 1 and 2 exploratory transitions."""
+    env = Navigation2D.sample(
+        num_tasks, generator=torch.Generator().manual_seed(seed), dynamics=True
+    )
+    generator = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        return [
+            summarize(run_controller(controller, env, 100, prior, generator)[0].sum(-1).mean(-1))
+            for prior in range(3)
+        ]
+
+
 def _experiment(run: Run, num_tasks: int, k_query: int) -> tuple[Any, list, Metric, str, list]:
     """The training source, the test batches, the metric and its name, and the training
     classes (Omniglot characters) of ``run``."""
@@ -328,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.eval_queries is None:
         args.eval_queries = 100 if run.task == "sinusoid" else 15
     if args.eval_tasks is None:
-        args.eval_tasks = 40 if run.task == "navigation" else 600
+        args.eval_tasks = 40 if run.task in ("navigation", "controller") else 600
     if args.steps is not None:
         run = dataclasses.replace(run, meta_steps=args.steps)
     out = Path(args.out)
@@ -344,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
             env_options={"normalized_actions": True},
         )
         train_classes: list[str] = []
-    else:
+    elif run.task != "controller":
         source, batches, metric, metric_name, train_classes = _experiment(
             run, args.eval_tasks, args.eval_queries
         )
@@ -356,22 +396,44 @@ def main(argv: list[str] | None = None) -> int:
         optimizer = torch.optim.Adam(learner.parameters(), lr=run.outer_lr)  # type: ignore[attr-defined]
         loss_of = lambda batch: learner.meta_loss(*batch)  # type: ignore[attr-defined]  # noqa: E731
     start = time.perf_counter()
-    train_loop(
-        learner,
-        loss_of,
-        source,
-        run.meta_steps,
-        optimizer,
-        meta_batch=run.meta_batch,
-        desc=args.name,
-        checkpoint=out / f"{args.name}.checkpoint.pt",
-        checkpoint_every=120.0,
-        grad_clip=run.grad_clip,
-    )
+    if run.task == "controller":  # the chapter's own training function, with its checks
+        train_controller(
+            learner,  # type: ignore[arg-type]
+            run.meta_steps,
+            optimizer,
+            meta_batch=run.meta_batch,
+            max_prior_steps=run.prior_steps,
+            seed=run.seed,
+            env_options={"horizon": run.horizon},
+        )
+        train_classes = []
+    else:
+        train_loop(
+            learner,
+            loss_of,
+            source,
+            run.meta_steps,
+            optimizer,
+            meta_batch=run.meta_batch,
+            desc=args.name,
+            checkpoint=out / f"{args.name}.checkpoint.pt",
+            checkpoint_every=120.0,
+            grad_clip=run.grad_clip,
+        )
     seconds = time.perf_counter() - start
     evaluated = build_learner(run)
     evaluated.load_state_dict(learner.state_dict())  # type: ignore[attr-defined]
-    if run.task == "navigation":
+    if run.task == "controller":
+        returns = score_controller(evaluated, args.eval_tasks)  # type: ignore[arg-type]
+        results = {
+            "return": [r.mean for r in returns],
+            "ci95": [r.ci95 for r in returns],
+            "eval_tasks": args.eval_tasks,
+            "exploratory_transitions": [0, 1, 2],
+        }
+        shown = ", ".join(str(r) for r in returns)
+        print(f"{args.name}: return after 0, 1, 2 exploratory transitions {shown}", flush=True)
+    elif run.task == "navigation":
         returns = score_navigation(run, evaluated.model, args.eval_tasks)  # type: ignore[attr-defined]
         results: dict[str, Any] = {
             "return": [r.mean for r in returns],
