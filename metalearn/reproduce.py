@@ -423,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - start
     evaluated = build_learner(run)
     evaluated.load_state_dict(learner.state_dict())  # type: ignore[attr-defined]
+    results: dict[str, Any]
     if run.task == "controller":
         returns = score_controller(evaluated, args.eval_tasks)  # type: ignore[arg-type]
         results = {
@@ -435,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.name}: return after 0, 1, 2 exploratory transitions {shown}", flush=True)
     elif run.task == "navigation":
         returns = score_navigation(run, evaluated.model, args.eval_tasks)  # type: ignore[attr-defined]
-        results: dict[str, Any] = {
+        results = {
             "return": [r.mean for r in returns],
             "ci95": [r.ci95 for r in returns],
             "eval_tasks": args.eval_tasks,
