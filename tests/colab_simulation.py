@@ -50,6 +50,7 @@ def prepare(work: Path, torch_spec: str, pip_args: list[str]) -> Path:
     """The environment: ``work/venv`` with ``torch_spec``, the checkout's wheel and a kernel;
     returns its Python."""
     wheels = work / "wheels"
+    shutil.rmtree(wheels, ignore_errors=True)  # never an older build of the checkout
     run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)])
     (wheel,) = wheels.glob("metalearn-*.whl")
     run([sys.executable, "-m", "venv", str(work / "venv")])
@@ -57,6 +58,7 @@ def prepare(work: Path, torch_spec: str, pip_args: list[str]) -> Path:
     pip = [str(python), "-m", "pip", "install", "-q", *pip_args]
     run(pip + [torch_spec])
     run(pip + [f"metalearn[chem] @ {wheel.as_uri()}", "ipykernel", "nbclient", "nbformat"])
+    run(pip + ["--force-reinstall", "--no-deps", str(wheel)])  # this build, in a reused --work
     return python
 
 
