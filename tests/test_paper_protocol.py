@@ -214,3 +214,37 @@ def test_the_navigation_reproduction_records_returns_and_loads_as_a_policy(
     assert maml.inner_lr == 0.5 and maml.model.mean[0].in_features == 2
     again = reproduce.score_navigation(reproduce.RUNS[name], maml.model, 3)
     assert [r.mean for r in again] == pytest.approx(results["return"], abs=1e-4)
+
+
+def test_the_controller_run_trains_what_chapter_6_2_trains_and_loads_it(tmp_path, monkeypatch):
+    """``navigation-meta-lstm-controller`` is the chapter's own training call (seed, initial
+    weights, episodes), scored by its return after 0-2 exploratory transitions."""
+    from metalearn.rl.controller import MetaLSTMController, train_controller
+    from metalearn.utils import seed_everything
+
+    name, out = "navigation-meta-lstm-controller", tmp_path / "out"
+    assert reproduce.main([name, "--steps", "3", "--out", str(out), "--eval-tasks", "3"]) == 0
+    record = json.loads((out / f"{name}.json").read_text())
+    assert record["config"]["task"] == "controller" and record["steps"] == 3
+    assert len(record["results"]["return"]) == 3 and record["results"]["eval_tasks"] == 3
+    run = reproduce.RUNS[name]
+    seed_everything(0)  # as the chapter: the seed, then the controller
+    controller = MetaLSTMController(hidden=run.hidden)
+    train_controller(
+        controller,
+        3,
+        torch.optim.Adam(controller.parameters(), run.outer_lr),
+        meta_batch=run.meta_batch,
+        max_prior_steps=run.prior_steps,
+        seed=run.seed,
+        env_options={"horizon": run.horizon},
+        progress=False,
+    )
+    for suffix in (".pt", ".json"):
+        shutil.copyfile(out / f"{name}{suffix}", tmp_path / f"{name}{suffix}")
+    monkeypatch.setattr(pretrained, "FOLDER", tmp_path)
+    shipped = pretrained.load(name)
+    for (key, a), b in zip(shipped.state_dict().items(), controller.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=key)
+    again = reproduce.score_controller(shipped, 3)
+    assert [r.mean for r in again] == pytest.approx(record["results"]["return"], abs=1e-5)
