@@ -16,15 +16,7 @@ import time
 
 import torch
 
-from metalearn.benchmark import WORKLOADS, meta_loss_fn
-
-
-def rate(step, seconds: float = 3.0) -> float:
-    count, start = 0, time.perf_counter()
-    while count < 5 or time.perf_counter() - start < seconds:
-        step()
-        count += 1
-    return count / (time.perf_counter() - start)
+from metalearn.benchmark import WORKLOADS, meta_loss_fn, steps_per_second
 
 
 def main(name: str = "sinusoid") -> None:
@@ -55,7 +47,7 @@ def main(name: str = "sinusoid") -> None:
                 meta_loss(batch).backward()
                 optimizer.step()
 
-            speed = rate(step)
+            speed = steps_per_second(step, seconds=3.0, minimum=5)
             gap = (results[label] - results["plain loop"]).abs().max().item()
             print(
                 f"{order:12s} {label:15s} {speed:7.1f} it/s   first call {warm_up:5.1f} s   "

@@ -197,8 +197,13 @@ def iterations_per_second(
         optimizer.step()
 
     step()
+    return steps_per_second(step, seconds)
+
+
+def steps_per_second(step: Callable[[], None], seconds: float, minimum: int = 2) -> float:
+    """Calls of ``step`` per second: as many as fit in ``seconds``, at least ``minimum``."""
     count, start = 0, time.perf_counter()
-    while count < 2 or time.perf_counter() - start < seconds:
+    while count < minimum or time.perf_counter() - start < seconds:
         step()
         count += 1
     return count / (time.perf_counter() - start)

@@ -354,10 +354,10 @@ EXPERIMENTS: dict[str, dict[str, dict[str, Any]]] = {
         # with the 1-shot MAML); first-order MAML (same meta-steps and meta-batch as MAML; in full
         # a fifth of its inner step, as the shipped model: with the paper's meta-batch and Adam
         # step the reference's step stalls; in quick's 400 meta-updates of 8 episodes with Adam
-        # 1e-2 it does not, 0.654 against 0.616), the LSTM meta-learner (15
-        # queries per class) and ProtoNet (60-way training episodes with 5 queries, Adam 1e-3:
-        # Snell et al.) are meta-trained on 1-shot episodes and tested at
-        # every setting of test_settings. Quick changes the budget only: a 1-shot MAML, 400
+        # 1e-2 it does not, 0.654 against 0.616), the LSTM meta-learner (15 queries per class)
+        # and ProtoNet (60-way training episodes with 5 queries, Adam 1e-3: Snell et al.) are
+        # meta-trained on 1-shot episodes and tested at every setting of test_settings. Quick
+        # changes the budget (and first-order MAML's step, above) only: a 1-shot MAML, 400
         # meta-steps of 8 episodes with Adam 1e-2 (more progress in seconds than 32 and 1e-3),
         # and a 16-filter learner for the LSTM meta-learner (its LSTM runs once per parameter:
         # 7k instead of 112k). Train from scratch: 5 Adam steps at 3e-2, the best of a small grid

@@ -384,7 +384,9 @@ def main(argv: list[str] | None = None) -> int:
             env_options={"normalized_actions": True},
         )
         train_classes: list[str] = []
-    elif run.task != "controller":
+    elif run.task == "controller":  # trained by the chapter's own function, below
+        train_classes = []
+    else:
         source, batches, metric, metric_name, train_classes = _experiment(
             run, args.eval_tasks, args.eval_queries
         )
@@ -406,7 +408,6 @@ def main(argv: list[str] | None = None) -> int:
             seed=run.seed,
             env_options={"horizon": run.horizon},
         )
-        train_classes = []
     else:
         train_loop(
             learner,

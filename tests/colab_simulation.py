@@ -28,8 +28,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from run_chapters import run_timed  # this script runs from tests/, beside it
 
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTE = """
@@ -97,20 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         folder.mkdir(parents=True)
         copy = folder / chapter.name
         shutil.copyfile(chapter, copy)
-        start = time.perf_counter()
-        result = subprocess.run(
-            [str(python), "-c", EXECUTE, str(copy), str(args.timeout)],
-            cwd=folder,
-            env=environment,
-            capture_output=True,
-            text=True,
-        )
-        seconds = time.perf_counter() - start
-        status = "passed" if result.returncode == 0 else "FAILED"
-        print(f"{chapter.stem}: {status} in {seconds:.1f} s", flush=True)
-        if result.returncode != 0:
+        command = [str(python), "-c", EXECUTE, str(copy), str(args.timeout)]
+        if not run_timed(chapter.stem, command, cwd=folder, env=environment):
             failed.append(chapter.stem)
-            print(result.stderr[-3000:], flush=True)
     print(f"{versions}: {len(chapters) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
 

@@ -17,33 +17,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def run_timed(name: str, command: list[str], **options) -> bool:
+    """Run one chapter's ``command`` (``options`` go to ``subprocess.run``); print
+    ``<name>: passed|FAILED in S s``, and the tail of its output when it failed."""
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, **options)
+    seconds = time.perf_counter() - start
+    status = "passed" if result.returncode == 0 else "FAILED"
+    print(f"{name}: {status} in {seconds:.1f} s", flush=True)
+    if result.returncode != 0:
+        print((result.stdout + result.stderr)[-3000:], flush=True)
+    return result.returncode == 0
+
+
 def main(paths: list[str]) -> int:
     chapters = [Path(p) for p in paths] or sorted((ROOT / "book").glob("*.ipynb"))
-    failed = []
-    for chapter in chapters:
-        start = time.perf_counter()
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-q",
-                "--nbval-lax",
-                "--nbval-cell-timeout=3600",
-                "-p",
-                "no:cacheprovider",
-                str(chapter),
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-        seconds = time.perf_counter() - start
-        status = "passed" if result.returncode == 0 else "FAILED"
-        print(f"{chapter.stem}: {status} in {seconds:.1f} s", flush=True)
-        if result.returncode != 0:
-            failed.append(chapter.stem)
-            print(result.stdout[-3000:], flush=True)
+    nbval = [sys.executable, "-m", "pytest", "-q", "--nbval-lax", "--nbval-cell-timeout=3600"]
+    failed = [
+        chapter.stem
+        for chapter in chapters
+        if not run_timed(chapter.stem, nbval + ["-p", "no:cacheprovider", str(chapter)], cwd=ROOT)
+    ]
     print(f"{len(chapters) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
 
