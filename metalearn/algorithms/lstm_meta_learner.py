@@ -17,12 +17,30 @@ in two layers:
 2. a custom cell computes the gates from its output, the current parameter and
    the gate's previous value, and applies the update above:
 
-       i_t = σ(W_I [h_t, θ_{t-1}, i_{t-1}] + b_I),   f_t = σ(W_F [h_t, θ_{t-1}, f_{t-1}] + b_F)
+       i_t = σ(ĩ_t),  ĩ_t = W_I [h_t, θ_{t-1}, ĩ_{t-1}] + b_I,
+       f_t = σ(f̃_t),  f̃_t = W_F [h_t, θ_{t-1}, f̃_{t-1}] + b_F
 
-Gradients and losses enter as constants (detached: no second derivatives, as in
-the paper). ``b_I = logit(init_lr)`` and a large ``b_F`` make the untrained
-meta-learner plain SGD with rate ``init_lr``. Batch-norm layers of the learner
-are switched to batch statistics (transductive, as in MAML).
+As the authors' code (``twitter/meta-learning-lstm``) runs it:
+
+- Gradients and losses enter as constants (no second derivatives, as in the paper). One
+  deviation: the gradient is that of the mean support loss, so ``i_t = α`` is SGD at rate ``α``;
+  the official code divides it once more by the support size ``S``
+  (``model/lstm/meta-learner-lstm.lua``, ``feval``: ``gradParameters:div(inputs:size(1))`` after a
+  criterion that already averages), which would make the same gate a rate ``α / S`` and cap
+  the rate at ``1 / S``.
+- The gates read the previous gates' pre-activations, zero at the first step (``lstm-helper.lua``:
+  ``fS[s] = fN``, before the sigmoid).
+- Initialisation (``getMetaLearner``): every weight of both layers uniform in ``[-0.01, 0.01]``,
+  ``b_I`` in ``[-5, -4]`` and ``b_F`` in ``[4, 5]``; here ``b_I = logit(init_lr)`` (``init_lr``
+  0.01 gives -4.6) and ``b_F = init_forget_bias`` (4.5), fixed values inside those ranges. The
+  untrained meta-learner is SGD at rate ``init_lr`` that also shrinks every parameter by a factor
+  ``σ(b_F) ≈ 0.989`` a step.
+- Batch norm, per episode: the learner's batch-norm layers normalise the support set with its own
+  batch statistics at every step and keep running averages of them (momentum 0.9, from mean 0,
+  variance 1, reset every episode: ``learner.reset()``, ``opt.BN_momentum = 0.9``); queries are
+  normalised with batch statistics in meta-training (:meth:`meta_loss`, the code's ``training``
+  mode) and with the support's running averages at test (:meth:`predict`, ``evaluate`` mode),
+  so a test prediction depends on the support set and its own query alone.
 """
 
 from __future__ import annotations
@@ -36,6 +54,10 @@ from torch.func import functional_call, grad_and_value, replace_all_batch_norm_m
 
 from metalearn.algorithms.meta_lstm import check_episode
 from metalearn.checks import check_float, check_int, check_model_batch, check_model_device
+from metalearn.models.batch_norm import EpisodeStatistics
+
+Statistics = list[tuple[torch.Tensor, torch.Tensor]]  # per batch-norm layer: mean, variance
+RUNNING_MOMENTUM = 0.9  # config/lstm/train-imagenet-1shot.lua: opt.BN_momentum
 
 
 def preprocess(x: torch.Tensor, p: float = 10.0) -> torch.Tensor:
@@ -59,8 +81,9 @@ class LSTMMetaLearner(nn.Module):
         loss_fn: ``loss_fn(outputs [S, ...], targets [S, ...]) -> scalar`` (e.g. cross-entropy).
         inner_steps: updates the meta-learner applies on each task's support set.
         hidden_size: the coordinate-wise LSTM's state size (20 in the paper).
-        init_lr: the SGD learning rate the untrained meta-learner imitates (``i ≈ init_lr``).
-        init_forget_bias: ``b_F`` at initialisation (``f = σ(b_F) ≈ 1``).
+        init_lr: the input gate of the untrained meta-learner (``i ≈ init_lr``, SGD at rate
+            ``init_lr`` on the mean support loss).
+        init_forget_bias: ``b_F`` at initialisation (``f ≈ σ(b_F)``, 0.989 for the default 4.5).
         n_way: if given, labels are checked to lie in ``[0, n_way)``.
 
     Shapes: ``support_x [T, S, ...]``, ``support_y [T, S]``, ``query_x [T, Q, ...]``;
@@ -77,7 +100,7 @@ class LSTMMetaLearner(nn.Module):
         *,
         hidden_size: int = 20,
         init_lr: float = 0.01,
-        init_forget_bias: float = 10.0,
+        init_forget_bias: float = 4.5,
         n_way: int | None = None,
     ) -> None:
         super().__init__()
@@ -91,22 +114,19 @@ class LSTMMetaLearner(nn.Module):
             raise ValueError("model must be an nn.Module with parameters for the meta-learner")
         if not callable(loss_fn):
             raise ValueError("loss_fn must be callable as loss_fn(outputs, targets)")
-        self.model = replace_all_batch_norm_modules_(model)
+        self.model = replace_all_batch_norm_modules_(model)  # statistics: per episode, below
         self.loss_fn, self.inner_steps, self.n_way = loss_fn, inner_steps, n_way
         self.names = [name for name, _ in model.named_parameters()]
         self.shapes = [p.shape for _, p in model.named_parameters()]
-        self.gradient_lstm = nn.LSTMCell(
-            4, hidden_size
-        )  # layer 1: (grad, loss) preprocessed -> h_t
-        self.input_gate = nn.Linear(hidden_size + 2, 1)  # layer 2: [h_t, θ_{t-1}, i_{t-1}] -> i_t
-        self.forget_gate = nn.Linear(hidden_size + 2, 1)  # layer 2: [h_t, θ_{t-1}, f_{t-1}] -> f_t
+        self.gradient_lstm = nn.LSTMCell(4, hidden_size)  # layer 1: P(∇), P(L) -> h_t
+        self.input_gate = nn.Linear(hidden_size + 2, 1)  # layer 2: [h_t, θ_{t-1}, ĩ_{t-1}] -> ĩ_t
+        self.forget_gate = nn.Linear(hidden_size + 2, 1)  # layer 2: [h_t, θ_{t-1}, f̃_{t-1}] -> f̃_t
         with torch.no_grad():
-            for gate, bias in (
-                (self.input_gate, math.log(init_lr / (1 - init_lr))),
-                (self.forget_gate, init_forget_bias),
-            ):
-                gate.weight.uniform_(-0.01, 0.01)
-                gate.bias.fill_(bias)
+            for module in (self.gradient_lstm, self.input_gate, self.forget_gate):
+                for parameter in module.parameters():
+                    parameter.uniform_(-0.01, 0.01)
+            self.input_gate.bias.fill_(math.log(init_lr / (1 - init_lr)))
+            self.forget_gate.bias.fill_(init_forget_bias)
         self.history: dict[str, torch.Tensor] = {}
         # the learner's own input check (e.g. LSTMClassifier.check_sequences), if it has one
         self.check_sequences = getattr(model, "check_sequences", None)
@@ -127,13 +147,35 @@ class LSTMMetaLearner(nn.Module):
         """``θ_0 = c_0``, the meta-learned initialisation, flattened: ``[n]``."""
         return torch.cat([p.flatten() for p in self.model.parameters()])
 
-    def functional(self, flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """The learner with parameters ``flat [n]`` on one task's inputs ``x [S, ...]``."""
+    def functional(
+        self, flat: torch.Tensor, x: torch.Tensor, statistics: Statistics | None = None
+    ) -> torch.Tensor:
+        """The learner with parameters ``flat [n]`` on one task's inputs ``x [S, ...]``.
+
+        Batch norm uses the statistics of ``x``, or the given ones (one ``(mean [C], var [C])``
+        pair per batch-norm call, as :meth:`adapt_with_statistics` returns them).
+        """
+        return self._recorded(flat, x, statistics)[0]
+
+    def _recorded(
+        self, flat: torch.Tensor, x: torch.Tensor, statistics: Statistics | None = None
+    ) -> tuple[torch.Tensor, Statistics]:
+        """:meth:`functional`'s outputs and the batch-norm statistics it normalised with."""
         buffers = dict(self.model.named_buffers())
-        return functional_call(self.model, (self.unflatten(flat), buffers), (x,))
+        with EpisodeStatistics(statistics) as mode:
+            outputs = functional_call(self.model, (self.unflatten(flat), buffers), (x,))
+        return outputs, mode.recorded
 
     def task_loss(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``loss_fn`` of the learner with parameters ``flat [n]`` on ``x [S, ...]``, ``y [S]``."""
         return self.loss_fn(self.functional(flat, x), y)
+
+    def _support_loss(
+        self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, Statistics]:
+        """The mean support loss and, as auxiliary output, the batch-norm statistics of ``x``."""
+        outputs, statistics = self._recorded(flat, x)
+        return self.loss_fn(outputs, y), [(m.detach(), v.detach()) for m, v in statistics]
 
     def adapt(
         self, support_x: torch.Tensor, support_y: torch.Tensor, steps: int | None = None
@@ -144,60 +186,79 @@ class LSTMMetaLearner(nn.Module):
         Also stores, detached, in ``self.history``: ``input_gate`` and ``forget_gate``
         ``[steps, T, n]`` and ``support_loss [steps, T]`` (the loss *before* each update).
         """
+        return self.adapt_with_statistics(support_x, support_y, steps)[0]
+
+    def adapt_with_statistics(
+        self, support_x: torch.Tensor, support_y: torch.Tensor, steps: int | None = None
+    ) -> tuple[torch.Tensor, Statistics]:
+        """:meth:`adapt`, and each task's running batch-norm statistics on its support set.
+
+        Returns ``θ_T [T, n]`` and, per batch-norm call of the learner, ``(mean [T, C],
+        var [T, C])``: the running averages (momentum 0.9, from 0 and 1) of the support's
+        statistics at ``θ_0 ... θ_{T-1}``, or at ``θ_0`` alone when ``steps`` is 0.
+        """
         steps = self.inner_steps if steps is None else check_int("steps", steps, minimum=0)
-        num_tasks = support_x.shape[0]
+        num_tasks = support_y.shape[0]
         theta = self.initial_parameters().expand(num_tasks, -1)  # [T, n]
-        if steps == 0:
-            empty = theta.detach().new_zeros(0, *theta.shape)
-            self.history = {
-                "input_gate": empty,
-                "forget_gate": empty,
-                "support_loss": empty[..., 0],
-            }
-            return theta
-        gradient_and_loss = vmap(grad_and_value(self.task_loss))
-        state = None
-        input_prev = forget_prev = torch.zeros_like(theta)
+        gradient_and_loss = vmap(grad_and_value(self._support_loss, has_aux=True))
         trace: dict[str, list[torch.Tensor]] = {
             "input_gate": [],
             "forget_gate": [],
             "support_loss": [],
         }
+        running: Statistics | None = None
+        state = None
+        input_prev = forget_prev = torch.zeros_like(theta)  # pre-activations ĩ_0 = f̃_0 = 0
         for _ in range(steps):
-            gradient, loss = gradient_and_loss(
-                theta.detach(), support_x, support_y
-            )  # constants: detached
+            gradient, (loss, statistics) = gradient_and_loss(theta.detach(), support_x, support_y)
+            running = [
+                (
+                    RUNNING_MOMENTUM * mean + (1 - RUNNING_MOMENTUM) * old_mean,
+                    RUNNING_MOMENTUM * var + (1 - RUNNING_MOMENTUM) * old_var,
+                )
+                for (mean, var), (old_mean, old_var) in zip(
+                    statistics,
+                    running or [(m.new_zeros(()), v.new_ones(())) for m, v in statistics],
+                )
+            ]
             features = torch.cat(
                 [preprocess(gradient), preprocess(loss[:, None].expand_as(gradient))], dim=-1
             )
             state = self.gradient_lstm(features.flatten(0, 1), state)  # coordinates are the batch
             h = state[0].view(*theta.shape, -1)  # [T, n, hidden]
-            input_gate = torch.sigmoid(
-                self.input_gate(torch.cat([h, theta[..., None], input_prev[..., None]], -1))
+            input_prev = self.input_gate(
+                torch.cat([h, theta[..., None], input_prev[..., None]], -1)
             )[..., 0]
-            forget_gate = torch.sigmoid(
-                self.forget_gate(torch.cat([h, theta[..., None], forget_prev[..., None]], -1))
+            forget_prev = self.forget_gate(
+                torch.cat([h, theta[..., None], forget_prev[..., None]], -1)
             )[..., 0]
-            theta = (
-                forget_gate * theta - input_gate * gradient
-            )  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ (−∇L_t)
-            input_prev, forget_prev = input_gate, forget_gate
+            input_gate, forget_gate = torch.sigmoid(input_prev), torch.sigmoid(forget_prev)
+            theta = forget_gate * theta - input_gate * gradient  # c_t = f ⊙ c_{t-1} + i ⊙ (−∇L)
             for key, value in (
                 ("input_gate", input_gate),
                 ("forget_gate", forget_gate),
                 ("support_loss", loss),
             ):
                 trace[key].append(value.detach())
-        self.history = {key: torch.stack(values) for key, values in trace.items()}
-        return theta
+        if running is None:  # no step: the support's statistics at θ_0
+            with torch.no_grad():
+                running = vmap(self._recorded)(theta, support_x)[1]
+        shapes = (theta.shape, theta.shape, theta.shape[:1])  # [T, n], [T, n], [T] a step
+        self.history = {
+            key: torch.stack(values) if values else theta.detach().new_zeros(0, *shape)
+            for (key, values), shape in zip(trace.items(), shapes)
+        }
+        return theta, running
 
     def predict(
         self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor
     ) -> torch.Tensor:
-        """The adapted learners' outputs on the queries, ``[T, Q, ...]`` (detached)."""
+        """The adapted learners' outputs on the queries, ``[T, Q, ...]`` (detached); batch norm
+        with each task's running statistics on its support set."""
         self._check(support_x, support_y, query_x)
         with torch.no_grad():
-            return vmap(self.functional)(self.adapt(support_x, support_y), query_x)
+            theta, statistics = self.adapt_with_statistics(support_x, support_y)
+            return vmap(self.functional)(theta, query_x, statistics)
 
     def meta_loss(
         self,
@@ -206,7 +267,8 @@ class LSTMMetaLearner(nn.Module):
         query_x: torch.Tensor,
         query_y: torch.Tensor,
     ) -> torch.Tensor:
-        """Mean over tasks of the query loss after the learned updates (a scalar)."""
+        """Mean over tasks of the query loss after the learned updates (a scalar); batch norm
+        with the query batch's statistics, as in the official code's meta-training."""
         self._check(support_x, support_y, query_x, query_y)
         theta = self.adapt(support_x, support_y)
         return vmap(self.task_loss)(theta, query_x, query_y).mean()
