@@ -235,7 +235,7 @@ EXPERIMENTS: dict[str, dict[str, dict[str, Any]]] = {
             "meta_hidden_size": 96,
             "learner_hidden": 16,
             "embedding_dim": 8,
-            "lml_meta_steps": 50,
+            "lml_meta_steps": 100,
             "lml_meta_batch": 8,
             "lml_outer_lr": 1e-2,
             "lml_inner_steps": 5,
