@@ -23,6 +23,9 @@ Omniglot follows the MAML reference code (``cbfinn/maml``), choice by choice:
   at test for 5-way, five for 20-way (the paper, appendix A.1); first-order MAML (``stop_grad``)
   with a fifth of the 5-way step, a deviation measured in chapter 6.1.
 
+The LSTM meta-learner follows its authors' code (``twitter/meta-learning-lstm``), with the
+deviations listed beside its run.
+
 Navigation follows the MAML-RL reference code (``cbfinn/maml_rl``): the point robot of
 ``maml_examples/point_env_randgoal.py`` wrapped in rllab's ``normalize()`` (the policy acts in
 ``[-1, 1]``, :class:`~metalearn.envs.Navigation2D` with ``normalized_actions=True``), a Gaussian
@@ -62,6 +65,7 @@ from typing import Any, cast
 import torch
 import torch.nn.functional as F
 
+from metalearn.algorithms.lstm_meta_learner import LSTMMetaLearner
 from metalearn.algorithms.maml import MAML
 from metalearn.algorithms.protonet import ProtoNet
 from metalearn.core import FewShotLearner
@@ -93,15 +97,15 @@ GENERATED = {  # what the generated task families' data are
 class Run:
     """One reproduction run: the method, the episode shape, the schedule."""
 
-    method: str  # "maml", "fomaml", "protonet" or "pathwise" (the controller)
+    method: str  # "maml", "fomaml", "protonet", "lstm" (Ravi & Larochelle) or "pathwise"
     n_way: int
     k_shot: int
     meta_batch: int
     meta_steps: int
     outer_lr: float = 1e-3
-    inner_lr: float = 0.0  # MAML only
-    inner_steps: int = 0  # MAML only, in meta-training
-    eval_steps: int = 0  # MAML only, at test
+    inner_lr: float = 0.0  # MAML: the inner step; the LSTM meta-learner: its initial input gate
+    inner_steps: int = 0  # MAML and the LSTM meta-learner, in meta-training
+    eval_steps: int = 0  # MAML and the LSTM meta-learner, at test
     train_n_way: int = 0  # ProtoNet: ways of the training episodes (Snell et al.: 60)
     k_query: int = 0  # queries per class in training (0: k_shot, as the reference code)
     hidden: int = 64
@@ -143,6 +147,8 @@ NAVIGATION = Run(
     grad_clip=1.0,
 )
 
+LSTM_STEPS = 8000  # the LSTM meta-learner's meta-updates: about 45 minutes on 2 CPU cores
+
 RUNS: dict[str, Run] = {
     "omniglot-maml-5way-1shot": Run(
         "maml", 5, 1, meta_batch=32, meta_steps=8000, inner_lr=0.4, inner_steps=1, eval_steps=3
@@ -162,6 +168,26 @@ RUNS: dict[str, Run] = {
     # Snell et al. (2017), section 3.2: 60-way training episodes, 5 queries per class, Adam 1e-3
     "omniglot-protonet-5way-1shot": Run(
         "protonet", 5, 1, meta_batch=1, meta_steps=5000, train_n_way=60, k_query=5
+    ),
+    # Ravi & Larochelle (2017) as twitter/meta-learning-lstm runs it (config/lstm/
+    # train-imagenet-1shot.lua, config/1-shot-5-class.lua): 12 updates on the 5 support drawings
+    # (nEpochs[1] = 12, batchSize 5), 15 queries per class (nEval), Adam 1e-3, the meta-gradient
+    # clipped to norm 0.25 (maxGradNorm), a 32-filter learner, one episode per meta-update.
+    # Deviations: the MAML paper's strided Conv4 (the authors' has max-pooling, for 84x84
+    # miniImageNet), an initial input gate of 0.1 (theirs about 0.01), and fewer meta-updates
+    # (75,000 there), sized to this CPU.
+    "omniglot-lstm-meta-learner-5way-1shot": Run(
+        "lstm",
+        5,
+        1,
+        meta_batch=1,
+        meta_steps=LSTM_STEPS,
+        inner_lr=0.1,
+        inner_steps=12,
+        eval_steps=12,
+        k_query=15,
+        hidden=32,
+        grad_clip=0.25,
     ),
     # Finn et al. (2017), section 5.1 and main.py's sinusoid command: MLP 1-40-40-1, K = 10,
     # meta-batch 25, alpha 0.01, one inner step, 70,000 meta-updates with Adam 1e-3
@@ -232,6 +258,14 @@ def _learner(run: Run, steps: int, n_way: int) -> Any:
         return MAML(network, F.mse_loss, inner_lr=run.inner_lr, inner_steps=steps)
     if run.method == "protonet":  # the same encoder weights serve any number of ways
         return ProtoNet(Conv4(1, None, run.hidden, max_pool=False), num_classes=n_way)
+    if run.method == "lstm":
+        return LSTMMetaLearner(
+            Conv4(1, n_way, run.hidden, max_pool=False),
+            F.cross_entropy,
+            inner_steps=steps,
+            init_lr=run.inner_lr,
+            n_way=n_way,
+        )
     if run.method not in ("maml", "fomaml"):
         raise ValueError(f"unknown method {run.method!r}")
     return MAML(
