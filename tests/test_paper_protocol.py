@@ -16,6 +16,7 @@ from PIL import Image
 from test_omniglot import alphabet_files
 
 from metalearn import pretrained, reproduce
+from metalearn.algorithms.lstm_meta_learner import LSTMMetaLearner
 from metalearn.data import omniglot
 from metalearn.data.omniglot import decode, load_omniglot, split_characters
 from metalearn.losses import shot_scaled_cross_entropy
@@ -120,7 +121,10 @@ def test_the_shot_scaled_loss_makes_alpha_the_papers_step():
     torch.testing.assert_close(shot_scaled_cross_entropy(logits_of(x), y), summed_over_k)
 
 
-def test_a_reproduction_run_writes_a_model_that_pretrained_loads(folders, monkeypatch, tmp_path):
+@pytest.mark.parametrize("method", ["fomaml", "lstm"])
+def test_a_reproduction_run_writes_a_model_that_pretrained_loads(
+    method, folders, monkeypatch, tmp_path
+):
     data, _ = folders
     alphabets = {"Greek": 12, "Latin": 12}
     md5s = {
@@ -138,7 +142,7 @@ def test_a_reproduction_run_writes_a_model_that_pretrained_loads(folders, monkey
         reproduce.RUNS,
         "tiny",
         reproduce.Run(
-            "fomaml",
+            method,
             5,
             1,
             meta_batch=2,
@@ -147,6 +151,7 @@ def test_a_reproduction_run_writes_a_model_that_pretrained_loads(folders, monkey
             inner_steps=1,
             eval_steps=2,
             hidden=4,
+            grad_clip=0.25,
         ),
     )
     out = tmp_path / "out"
@@ -166,7 +171,8 @@ def test_a_reproduction_run_writes_a_model_that_pretrained_loads(folders, monkey
     monkeypatch.setattr(pretrained, "FOLDER", shipped)
     assert pretrained.names() == ["tiny"]
     learner = pretrained.load("tiny")
-    assert learner.inner_steps == 2 and learner.first_order  # configured as evaluated
+    assert learner.inner_steps == 2  # configured as evaluated
+    assert learner.first_order if method == "fomaml" else isinstance(learner, LSTMMetaLearner)
     batch = reproduce.test_batches(
         reproduce.RUNS["tiny"], load_omniglot(split="characters", seed=1, rotations=False)[1], 2, 2
     )[0]
