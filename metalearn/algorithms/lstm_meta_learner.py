@@ -72,6 +72,18 @@ def preprocess(x: torch.Tensor, p: float = 10.0) -> torch.Tensor:
     return torch.stack([first, second], dim=-1)
 
 
+def running_average(running: Statistics | None, batch: Statistics) -> Statistics:
+    """Batch norm's running statistics after one more batch (momentum 0.9; ``None``: the reset
+    values, mean 0 and variance 1)."""
+    if running is None:
+        running = [(mean.new_zeros(()), var.new_ones(())) for mean, var in batch]
+    m = RUNNING_MOMENTUM
+    return [
+        (m * mean + (1 - m) * old_mean, m * var + (1 - m) * old_var)
+        for (mean, var), (old_mean, old_var) in zip(batch, running)
+    ]
+
+
 class LSTMMetaLearner(nn.Module):
     """A learned optimiser (coordinate-wise two-layer LSTM) plus a learned initialisation.
 
@@ -208,31 +220,22 @@ class LSTMMetaLearner(nn.Module):
         }
         running: Statistics | None = None
         state = None
-        input_prev = forget_prev = torch.zeros_like(theta)  # pre-activations ĩ_0 = f̃_0 = 0
+        input_logit = forget_logit = torch.zeros_like(theta)  # pre-activations ĩ_0 = f̃_0 = 0
         for _ in range(steps):
             gradient, (loss, statistics) = gradient_and_loss(theta.detach(), support_x, support_y)
-            running = [
-                (
-                    RUNNING_MOMENTUM * mean + (1 - RUNNING_MOMENTUM) * old_mean,
-                    RUNNING_MOMENTUM * var + (1 - RUNNING_MOMENTUM) * old_var,
-                )
-                for (mean, var), (old_mean, old_var) in zip(
-                    statistics,
-                    running or [(m.new_zeros(()), v.new_ones(())) for m, v in statistics],
-                )
-            ]
+            running = running_average(running, statistics)
             features = torch.cat(
                 [preprocess(gradient), preprocess(loss[:, None].expand_as(gradient))], dim=-1
             )
             state = self.gradient_lstm(features.flatten(0, 1), state)  # coordinates are the batch
             h = state[0].view(*theta.shape, -1)  # [T, n, hidden]
-            input_prev = self.input_gate(
-                torch.cat([h, theta[..., None], input_prev[..., None]], -1)
+            input_logit = self.input_gate(
+                torch.cat([h, theta[..., None], input_logit[..., None]], -1)
             )[..., 0]
-            forget_prev = self.forget_gate(
-                torch.cat([h, theta[..., None], forget_prev[..., None]], -1)
+            forget_logit = self.forget_gate(
+                torch.cat([h, theta[..., None], forget_logit[..., None]], -1)
             )[..., 0]
-            input_gate, forget_gate = torch.sigmoid(input_prev), torch.sigmoid(forget_prev)
+            input_gate, forget_gate = torch.sigmoid(input_logit), torch.sigmoid(forget_logit)
             theta = forget_gate * theta - input_gate * gradient  # c_t = f ⊙ c_{t-1} + i ⊙ (−∇L)
             for key, value in (
                 ("input_gate", input_gate),
