@@ -147,8 +147,6 @@ NAVIGATION = Run(
     grad_clip=1.0,
 )
 
-LSTM_STEPS = 8000  # the LSTM meta-learner's meta-updates: about 45 minutes on 2 CPU cores
-
 RUNS: dict[str, Run] = {
     "omniglot-maml-5way-1shot": Run(
         "maml", 5, 1, meta_batch=32, meta_steps=8000, inner_lr=0.4, inner_steps=1, eval_steps=3
@@ -175,13 +173,13 @@ RUNS: dict[str, Run] = {
     # clipped to norm 0.25 (maxGradNorm), a 32-filter learner, one episode per meta-update.
     # Deviations: the MAML paper's strided Conv4 (the authors' has max-pooling, for 84x84
     # miniImageNet), an initial input gate of 0.1 (theirs about 0.01), and fewer meta-updates
-    # (75,000 there), sized to this CPU.
+    # (75,000 there: 8,000 take about 45 minutes on 2 CPU cores).
     "omniglot-lstm-meta-learner-5way-1shot": Run(
         "lstm",
         5,
         1,
         meta_batch=1,
-        meta_steps=LSTM_STEPS,
+        meta_steps=8000,
         inner_lr=0.1,
         inner_steps=12,
         eval_steps=12,

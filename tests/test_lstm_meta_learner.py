@@ -196,3 +196,10 @@ def test_bad_input_names_the_argument():
         learner.predict(sx, sy, qx.float()[..., None])
     with pytest.raises(ValueError, match="inner_steps"):
         LSTMMetaLearner(torch.nn.Linear(2, 3), F.cross_entropy, 0)
+
+
+def test_too_few_statistics_for_the_network_is_an_error_naming_them():
+    learner, _ = batch_norm_learner()
+    x = torch.randn(4, 4).double()
+    with pytest.raises(ValueError, match="statistics has 0"):
+        learner.functional(learner.initial_parameters(), x, [])

@@ -54,9 +54,8 @@ from torch.func import functional_call, grad_and_value, replace_all_batch_norm_m
 
 from metalearn.algorithms.meta_lstm import check_episode
 from metalearn.checks import check_float, check_int, check_model_batch, check_model_device
-from metalearn.models.batch_norm import EpisodeStatistics
+from metalearn.models.batch_norm import EpisodeStatistics, Statistics
 
-Statistics = list[tuple[torch.Tensor, torch.Tensor]]  # per batch-norm layer: mean, variance
 RUNNING_MOMENTUM = 0.9  # config/lstm/train-imagenet-1shot.lua: opt.BN_momentum
 
 

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
+Statistics = list[tuple[torch.Tensor, torch.Tensor]]  # per batch-norm call: mean, variance
+
 
 def explicit_batch_norm(
     input: torch.Tensor,
@@ -92,10 +94,10 @@ class EpisodeStatistics(TorchFunctionMode):
     Ignores the modules' own running statistics and ``training`` flag. Works under ``vmap``.
     """
 
-    def __init__(self, statistics: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> None:
+    def __init__(self, statistics: Statistics | None = None) -> None:
         super().__init__()
         self.statistics = statistics
-        self.recorded: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.recorded: Statistics = []
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
