@@ -10,7 +10,7 @@ from metalearn.rl.maml_rl import (
     task_policy,
 )
 from metalearn.rl.policy_gradient import lvc_loss, reinforce_loss
-from metalearn.rl.rollouts import Trajectories, rollout
+from metalearn.rl.rollouts import Trajectories, rollout, rollout_transitions
 
 __all__ = [
     "MAMLRollouts",
@@ -21,6 +21,7 @@ __all__ = [
     "lvc_loss",
     "reinforce_loss",
     "rollout",
+    "rollout_transitions",
     "run_controller",
     "task_policy",
     "train_controller",

@@ -27,7 +27,7 @@ from metalearn.checks import check_float, check_generator, check_int, check_seed
 from metalearn.core import TaskBatch
 from metalearn.envs.navigation import Navigation2D
 from metalearn.rl.policy_gradient import reinforce_loss
-from metalearn.rl.rollouts import PolicyFn, policy_batch, rollout
+from metalearn.rl.rollouts import PolicyFn, policy_batch, rollout, rollout_transitions
 
 Params = dict[str, torch.Tensor]
 
@@ -66,7 +66,10 @@ class MAMLRollouts:
 
     Args:
         maml: the MAML learner around a policy (``maml.model``).
-        num_trajectories: ``N`` trajectories per task, in the support and in the query set.
+        num_trajectories: the support and the query set of a task each hold this many
+            trajectories' worth of transitions (``num_trajectories`` x horizon), in whole
+            trajectories (:func:`~metalearn.rl.rollouts.rollout_transitions`; the reference's
+            ``fast_batch_size``): more trajectories when episodes end early at the goal.
         seed: seeds the generator of the tasks and the action noise.
         discount: for the rewards-to-go.
         env_options: keyword arguments of ``Navigation2D.sample`` (``dynamics=True``, ...).
@@ -93,10 +96,11 @@ class MAMLRollouts:
     def sample(self, num_tasks: int, generator: torch.Generator | None = None) -> TaskBatch:
         g = check_generator(generator) or self.generator
         env = Navigation2D.sample(num_tasks, generator=g, **self.env_options)
-        support = rollout(env, self.maml.model, self.num_trajectories, g)
+        transitions = self.num_trajectories * env.horizon
+        support = rollout_transitions(env, self.maml.model, transitions, g)
         support_x, support_y = policy_batch(support, self.discount)
         adapted = adapt_all(self.maml, support_x, support_y)
-        query = rollout(env, task_policy(self.maml.model, adapted), self.num_trajectories, g)
+        query = rollout_transitions(env, task_policy(self.maml.model, adapted), transitions, g)
         query_x, query_y = policy_batch(query, self.discount)
         self.history.append((support.returns().mean().item(), query.returns().mean().item()))
         return TaskBatch(support_x, support_y, query_x, query_y)
@@ -176,10 +180,12 @@ def adapt_by_policy_gradient(
 ) -> Adaptation:
     """Adapt ``model`` to every task of ``env`` by ``len(lrs)`` REINFORCE steps; record the returns.
 
-    Every task starts from ``model``'s parameters; step ``k`` uses ``num_trajectories``
-    fresh trajectories of the current policy and step size ``lrs[k]``. The defaults are the
-    MAML-RL code's evaluation (``maml_examples/test_maml_point.py``: 4,000 steps, i.e. 40
-    trajectories, per step; plain gradient steps of 0.5, then 0.25), for actions normalised as
+    Every task starts from ``model``'s parameters; step ``k`` uses ``num_trajectories`` x
+    horizon fresh transitions of the current policy, in whole trajectories
+    (:func:`~metalearn.rl.rollouts.rollout_transitions`), and step size ``lrs[k]``; the return
+    is averaged over those trajectories. The defaults are the MAML-RL code's evaluation
+    (``maml_examples/test_maml_point.py``: ``batch_size=4000`` transitions per step, 40
+    trajectories' worth; plain gradient steps of 0.5, then 0.25), for actions normalised as
     rllab's (``Navigation2D(normalized_actions=True)``). The same procedure scores a MAML
     initialisation, a pretrained policy and a random one.
 
@@ -193,7 +199,9 @@ def adapt_by_policy_gradient(
     params = [{k: v.detach() for k, v in model.named_parameters()}] * env.num_tasks
     returns, history = [], [params]
     for step in range(len(lrs) + 1):
-        trajectories = rollout(env, task_policy(model, params), num_trajectories, generator)
+        trajectories = rollout_transitions(
+            env, task_policy(model, params), num_trajectories * env.horizon, generator
+        )
         returns.append(trajectories.returns())
         if step == len(lrs):
             break

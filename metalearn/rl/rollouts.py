@@ -1,6 +1,8 @@
 """Sampling trajectories in a batched environment, and turning them into policy-gradient targets.
 
-``rollout`` steps ``T`` tasks x ``N`` trajectories together; ``policy_batch``
+``rollout`` steps ``T`` tasks x ``N`` trajectories together; ``rollout_transitions`` collects
+whole trajectories until each task has a number of transitions, as rllab's samplers do;
+``policy_batch``
 computes discounted rewards-to-go, subtracts the MAML paper's linear feature
 baseline (fitted per task by ridge regression, as in rllab; duan2016benchmarking)
 and returns ``x = observations [T, N*H, obs_dim]`` and ``y = pack_targets(...)
@@ -38,8 +40,13 @@ class Trajectories(NamedTuple):
     valid: torch.Tensor
 
     def returns(self) -> torch.Tensor:
-        """Undiscounted return of each task, averaged over its trajectories: ``[T]``."""
-        return self.rewards.sum(dim=-1).mean(dim=-1)
+        """Undiscounted return of each task, averaged over its trajectories: ``[T]``.
+
+        A trajectory whose first step is not valid is absent (``rollout_transitions`` pads
+        tasks that needed fewer trajectories than others) and does not count.
+        """
+        present = self.valid[..., 0]  # [T, N]
+        return self.rewards.sum(dim=-1).sum(dim=-1) / present.sum(dim=-1).clamp_min(1.0)
 
 
 @torch.no_grad()
@@ -83,6 +90,43 @@ def rollout(
             for t in (observations, actions, rewards, valid)
         )
     return Trajectories(observations, actions, rewards, valid)
+
+
+def rollout_transitions(
+    env: Navigation2D,
+    policy: PolicyFn,
+    transitions: int,
+    generator: torch.Generator | None = None,
+) -> Trajectories:
+    """Whole trajectories in every task of ``env`` until each task has ``transitions`` steps.
+
+    rllab's samplers, which the MAML-RL code uses, collect a batch as a number of
+    transitions (``batch_size``), not of trajectories: ``test_maml_point.py`` evaluates with
+    4,000 per step, and ``batch_maml_polopt.py`` meta-trains with ``fast_batch_size`` x
+    ``max_path_length`` per task. When episodes end early at the goal, a better policy thus
+    gets more trajectories. Trajectories are drawn in rounds of ``ceil(transitions / H)``
+    per task; a task keeps them in order while it has fewer than ``transitions`` steps, so
+    its last trajectory may end past the count. Tasks that needed fewer trajectories than
+    the most demanding one are padded with absent trajectories (``valid`` all 0).
+
+    Returns:
+        ``Trajectories`` of shape ``[T, N, H, ...]``, ``N`` the most trajectories any task kept.
+    """
+    check_int("transitions", transitions, minimum=1)
+    per_round = -(-transitions // env.horizon)
+    rounds: list[Trajectories] = []
+    while True:  # every round adds >= per_round steps to every task, so this ends
+        rounds.append(rollout(env, policy, per_round, generator))
+        lengths = torch.cat([r.valid for r in rounds], dim=1).sum(dim=-1)  # [T, N]
+        if bool((lengths.sum(dim=1) >= transitions).all()):
+            break
+    keep = ((lengths.cumsum(dim=1) - lengths) < transitions).to(lengths.dtype)  # [T, N]
+    count = int(keep.sum(dim=1).max().item())
+    observations, actions, rewards, valid = (
+        torch.cat(parts, dim=1)[:, :count] for parts in zip(*rounds)
+    )
+    keep = keep[:, :count, None]
+    return Trajectories(observations, actions, rewards * keep, valid * keep)
 
 
 def discounted_returns(rewards: torch.Tensor, discount: float) -> torch.Tensor:
