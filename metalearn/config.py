@@ -152,7 +152,8 @@ EXPERIMENTS: dict[str, dict[str, dict[str, Any]]] = {
     },
     # 6.2 robot control: MAML-RL on 2D navigation (finn2017maml, appendix A.2; cbfinn/maml_rl's
     # maml_trpo_point.py and test_maml_point.py: inner step 0.5, evaluation 0.5 then 0.25 with 40
-    # trajectories, actions normalised) and the Meta-LSTM controller.
+    # trajectories' worth of transitions, actions normalised) and the Meta-LSTM controller.
+    # "trajectories" counts transitions in units of the horizon, as rllab's samplers do.
     "robot.maml": {
         "quick": {
             "hidden": [100, 100],

@@ -29,11 +29,13 @@ deviations listed beside its run.
 Navigation follows the MAML-RL reference code (``cbfinn/maml_rl``): the point robot of
 ``maml_examples/point_env_randgoal.py`` wrapped in rllab's ``normalize()`` (the policy acts in
 ``[-1, 1]``, :class:`~metalearn.envs.Navigation2D` with ``normalized_actions=True``), a Gaussian
-MLP policy (100, 100) with ReLU, 20 trajectories per task, one inner step of 0.5 on the
-REINFORCE surrogate and meta-batch 20 (``maml_trpo_point.py``; the run that
-``test_maml_point.py`` loads is ``mbs20_flr_0.5``); it is evaluated as ``test_maml_point.py``
-does: 40 trajectories per step (``batch_size=4000``), plain gradient steps of 0.5 then 0.25
-(``init_learning_rate`` and ``learning_rate``). ``navigation-maml`` meta-updates with Adam and a
+MLP policy (100, 100) with ReLU, Xavier-uniform weights and zero biases (``create_MLP``), 20
+trajectories' worth of transitions per task (2,000, in whole trajectories, as rllab's sampler
+counts ``fast_batch_size``), one inner step of 0.5 on the REINFORCE surrogate and meta-batch 20
+(``maml_trpo_point.py``; the run that ``test_maml_point.py`` loads is ``mbs20_flr_0.5``); it is
+evaluated as ``test_maml_point.py`` does: 4,000 transitions per step (``batch_size=4000``, 40
+trajectories' worth), plain gradient steps of 0.5 then 0.25 (``init_learning_rate`` and
+``learning_rate``). ``navigation-maml`` meta-updates with Adam and a
 clipped gradient, and its inner loss carries ProMP's LVC term; ``navigation-maml-trpo`` is the
 reference's own choice of both, 100 TRPO steps (:class:`~metalearn.rl.trpo.TRPO`) and the plain
 surrogate (both measured in chapter 6.2). ``navigation-meta-lstm-controller`` is chapter 6.2's
@@ -111,8 +113,8 @@ class Run:
     hidden: int = 64
     seed: int = 0
     task: str = "omniglot"  # or "sinusoid", "navigation", "controller"
-    trajectories: int = 0  # navigation: trajectories per task in the support and the query set
-    eval_trajectories: int = 0  # navigation: trajectories per adaptation step at test
+    trajectories: int = 0  # navigation: trajectories' worth of transitions per task, per set
+    eval_trajectories: int = 0  # navigation: the same, per adaptation step at test
     eval_lrs: tuple[float, ...] = ()  # navigation: the step sizes of the test's adaptation
     grad_clip: float | None = None  # clip the meta-gradient's norm (with Adam)
     meta_update: str = "adam"  # or "trpo" (navigation, as the MAML-RL code)

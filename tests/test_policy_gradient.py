@@ -17,7 +17,13 @@ from metalearn.rl.policy_gradient import (
     reinforce_loss,
     sample_actions,
 )
-from metalearn.rl.rollouts import discounted_returns, linear_baseline, policy_batch, rollout
+from metalearn.rl.rollouts import (
+    discounted_returns,
+    linear_baseline,
+    policy_batch,
+    rollout,
+    rollout_transitions,
+)
 
 
 def one_step_gaussian(mu: float, log_sigma: float, samples: int, seed: int = 0):
@@ -134,6 +140,56 @@ def test_rollout_shapes_padding_and_returns():
     )  # task 0 reaches its goal, task 1 not
     assert (rewards[valid == 0] == 0).all() and (valid[0, 0, : int(first_task_steps)] == 1).all()
     assert torch.allclose(trajectories.returns(), rewards.sum(-1).mean(-1))
+
+
+def test_rollout_transitions_counts_transitions_in_whole_trajectories():
+    # the policy heads for task 0's goal (its episodes end early) and never reaches task 1's
+    env = Navigation2D(torch.tensor([[0.2, -0.3], [0.4, 0.4]]), horizon=20)
+
+    def precise_policy(obs: torch.Tensor) -> torch.Tensor:  # std e^-20: as good as its mean
+        mean = deterministic_policy(obs)[..., :2]
+        return torch.cat([mean, torch.full_like(mean, -20.0)], dim=-1)
+
+    paths = rollout_transitions(env, precise_policy, 60, torch.Generator().manual_seed(0))
+    lengths = paths.valid.sum(dim=-1)  # [T, N]
+    present = paths.valid[..., 0]
+    for task in range(2):
+        kept = lengths[task][present[task] == 1]
+        assert kept.sum() >= 60 and kept[:-1].sum() < 60  # whole trajectories, none too many
+        assert (lengths[task][present[task] == 0] == 0).all()
+        assert (present[task][: len(kept)] == 1).all()  # the kept ones come first
+    assert present[0].sum() > 3 and present[1].sum() == 3  # short episodes: more of them
+    # returns() averages over the present trajectories only
+    expected = [paths.rewards[t, present[t] == 1].sum(-1).mean() for t in range(2)]
+    assert torch.allclose(paths.returns(), torch.stack(expected))
+
+
+def test_rollout_transitions_equals_rollout_when_episodes_last_the_horizon():
+    env = Navigation2D(torch.tensor([[0.4, 0.4], [-0.45, 0.3]]), horizon=10)
+    policy = GaussianMLPPolicy(2, 2, init_std=0.01)
+    with torch.no_grad():
+        policy.mean[-1].bias.fill_(-5.0)  # heads away from both goals: no episode ends early
+    by_count = rollout_transitions(env, policy, 30, torch.Generator().manual_seed(3))
+    by_trajectories = rollout(env, policy, 3, torch.Generator().manual_seed(3))
+    for a, b in zip(by_count, by_trajectories):
+        assert torch.equal(a, b)
+
+
+def test_rollout_transitions_rejects_a_bad_count():
+    env = Navigation2D(torch.tensor([[0.4, 0.4]]), horizon=10)
+    with pytest.raises(ValueError, match="transitions"):
+        rollout_transitions(env, deterministic_policy, 0)
+
+
+def test_policy_starts_as_the_maml_rl_code():
+    policy = GaussianMLPPolicy(2, 2, hidden=(100, 100), init_std=1.0)
+    layers = [m for m in policy.mean if isinstance(m, torch.nn.Linear)]
+    for layer in layers:  # Xavier-uniform weights, zero biases (MAMLGaussianMLPPolicy)
+        fan_out, fan_in = layer.weight.shape
+        bound = math.sqrt(6 / (fan_in + fan_out))
+        assert (layer.bias == 0).all() and layer.weight.abs().max() <= bound
+        assert layer.weight.abs().max() > 0.9 * bound  # not a narrower initialisation
+    assert torch.equal(policy.log_std, torch.zeros(2))
 
 
 def test_policy_batch_normalises_advantages_per_task_and_zeroes_padding():

@@ -4,10 +4,10 @@ Meta-training reuses :func:`metalearn.train.meta_train` and :class:`metalearn.MA
 unchanged; what is particular to RL is only *where the task batch comes from*
 (:class:`MAMLRollouts`, a task source):
 
-1. sample ``T`` tasks and ``N`` trajectories per task with the meta-parameters
-   ``theta`` -> support set (observations; actions, advantages, valid flags);
+1. sample ``T`` tasks and ``N`` trajectories' worth of transitions per task with the
+   meta-parameters ``theta`` -> support set (observations; actions, advantages, valid flags);
 2. adapt per task, ``theta'_i = theta - alpha grad L_inner`` (``maml.adapt``);
-3. sample ``N`` fresh trajectories per task with ``theta'_i`` -> query set.
+3. sample as many fresh transitions per task with ``theta'_i`` -> query set.
 
 ``maml.meta_loss`` then re-adapts (differentiably) and scores the query
 trajectories with the REINFORCE surrogate. :class:`MAMLRollouts` does steps 1-3
@@ -58,7 +58,7 @@ class MAMLRollouts:
     """The task source of MAML-RL: support and query trajectories of fresh navigation tasks.
 
     ``sample(num_tasks)`` draws ``num_tasks`` tasks (``Navigation2D.sample``), rolls out
-    ``num_trajectories`` trajectories per task with the meta-parameters (the support set),
+    ``num_trajectories`` trajectories' worth per task with the meta-parameters (the support set),
     adapts per task (``maml.adapt``), and rolls out as many with the adapted policies (the
     query set). ``meta_train(maml, source, ...)`` then re-adapts differentiably and scores the
     query trajectories -- as the reference code, which samples with adapted parameters

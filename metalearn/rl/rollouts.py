@@ -104,22 +104,26 @@ def rollout_transitions(
     transitions (``batch_size``), not of trajectories: ``test_maml_point.py`` evaluates with
     4,000 per step, and ``batch_maml_polopt.py`` meta-trains with ``fast_batch_size`` x
     ``max_path_length`` per task. When episodes end early at the goal, a better policy thus
-    gets more trajectories. Trajectories are drawn in rounds of ``ceil(transitions / H)``
-    per task; a task keeps them in order while it has fewer than ``transitions`` steps, so
-    its last trajectory may end past the count. Tasks that needed fewer trajectories than
-    the most demanding one are padded with absent trajectories (``valid`` all 0).
+    gets more trajectories. The first round draws ``ceil(transitions / H)`` trajectories per
+    task; each further round as many as the neediest task still lacks at its mean length so
+    far. A task keeps its trajectories in order while it has fewer than ``transitions``
+    steps, so its last trajectory may end past the count. Tasks that needed fewer
+    trajectories than the most demanding one are padded with absent ones (``valid`` all 0).
 
     Returns:
         ``Trajectories`` of shape ``[T, N, H, ...]``, ``N`` the most trajectories any task kept.
     """
     check_int("transitions", transitions, minimum=1)
-    per_round = -(-transitions // env.horizon)
+    size = -(-transitions // env.horizon)
     rounds: list[Trajectories] = []
-    while True:  # every round adds >= per_round steps to every task, so this ends
-        rounds.append(rollout(env, policy, per_round, generator))
+    while True:  # every round adds at least one step to every task, so this ends
+        rounds.append(rollout(env, policy, size, generator))
         lengths = torch.cat([r.valid for r in rounds], dim=1).sum(dim=-1)  # [T, N]
-        if bool((lengths.sum(dim=1) >= transitions).all()):
+        total = lengths.sum(dim=1)  # [T]
+        if bool((total >= transitions).all()):
             break
+        missing = (transitions - total).clamp_min(0) * lengths.shape[1] / total
+        size = max(1, int(missing.ceil().max().item()))
     keep = ((lengths.cumsum(dim=1) - lengths) < transitions).to(lengths.dtype)  # [T, N]
     count = int(keep.sum(dim=1).max().item())
     observations, actions, rewards, valid = (
