@@ -245,3 +245,74 @@ def show_trajectories(
     if title:
         fig.suptitle(title)
     return fig
+
+
+GATE_TITLES = {
+    "input gate": "input gate $i_t$ (the learned rate)",
+    "shrinkage": "shrinkage $1 - f_t$ (forget gate)",
+}
+
+
+def gate_quantiles(history: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """10%, 50% and 90% of an LSTM meta-learner's input gate and shrinkage ``1 - f`` at each
+    inner step, over episodes and parameters.
+
+    Args:
+        history: :class:`~metalearn.LSTMMetaLearner`'s ``history`` after an adaptation, with
+            ``"input_gate"`` and ``"forget_gate"``, each ``[steps, ...]``.
+
+    Returns:
+        ``{"input gate": [3, steps], "shrinkage": [3, steps]}`` (rows: 10%, 50%, 90%), float64
+        on the CPU. A shrinkage of 0 (``f = 1`` in float32) is kept at 1e-8, to show on a log
+        scale.
+    """
+    missing = {"input_gate", "forget_gate"} - set(history)
+    if missing:
+        raise ValueError(f"history lacks {sorted(missing)}: adapt the meta-learner first")
+    values = {"input gate": history["input_gate"], "shrinkage": 1 - history["forget_gate"]}
+    levels = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)
+    return {
+        key: value.detach().double().cpu().flatten(1).clamp_min(1e-8).quantile(levels, dim=1)
+        for key, value in values.items()
+    }
+
+
+def show_gates(
+    gates: Mapping[str, Mapping[str, torch.Tensor]],
+    axes: Sequence[plt.Axes] | None = None,
+    start: Mapping[str, float] | None = None,
+) -> Sequence[plt.Axes]:
+    """The gates of one or more LSTM meta-learners per inner step, on two log-scale panels
+    (input gate, shrinkage): the median as a line, 10% to 90% as a band.
+
+    Args:
+        gates: a label for each learner -> its :func:`gate_quantiles`.
+        axes: two axes to draw on (default: a new figure).
+        start: the value of each panel's gate at initialisation (a dotted line), by key.
+
+    Returns:
+        The two axes.
+    """
+    if axes is None:
+        axes = plt.subplots(1, 2, figsize=(9, 3.2))[1]
+    if len(axes) != 2:
+        raise ValueError(f"axes must be two axes (input gate, shrinkage), got {len(axes)}")
+    for index, (label, quantiles) in enumerate(gates.items()):
+        for ax, key in zip(axes, GATE_TITLES):
+            low, mid, high = quantiles[key]
+            steps = torch.arange(1, len(mid) + 1)
+            ax.fill_between(steps, low, high, color=f"C{index}", alpha=0.25, lw=0)
+            ax.plot(steps, mid, marker="o", ms=4, color=f"C{index}", label=label)
+    for ax, (key, title) in zip(axes, GATE_TITLES.items()):
+        if start is not None and key in start:
+            ax.axhline(start[key], color="gray", linestyle=":", label="at initialisation")
+        ax.set(yscale="log", xlabel="inner step $t$", title=title)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    axes[1].text(
+        0.03,
+        0.03,
+        "lines: median; bands: 10%-90% of parameters",
+        fontsize=7,
+        transform=axes[1].transAxes,
+    )
+    return axes

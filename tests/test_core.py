@@ -18,7 +18,7 @@ from metalearn.core import TaskSource
 from metalearn.envs import Navigation2D
 from metalearn.losses import binary_cross_entropy
 from metalearn.models import GaussianMLPPolicy, replace_head
-from metalearn.plotting import show_trajectories, smooth
+from metalearn.plotting import gate_quantiles, show_gates, show_trajectories, smooth
 from metalearn.rl import MAMLRollouts, rollout
 from metalearn.tasks import (
     AllClasses,
@@ -161,6 +161,38 @@ def test_smooth_is_a_moving_average():
     assert smooth([1.0, 2.0], width=5).tolist() == [1.0, 2.0]
     with pytest.raises(ValueError, match="width"):
         smooth([1.0], width=0)
+
+
+def test_gate_quantiles_are_per_step_quantiles_over_episodes_and_parameters():
+    generator = torch.Generator().manual_seed(0)
+    history = {  # [steps, episodes, parameters]
+        "input_gate": torch.rand(4, 3, 50, generator=generator),
+        "forget_gate": torch.ones(4, 3, 50),  # no shrinkage at all
+    }
+    history["forget_gate"][0] = 0.5
+    quantiles = gate_quantiles(history)
+    rate, shrink = quantiles["input gate"], quantiles["shrinkage"]
+    assert rate.shape == (3, 4) and shrink.shape == (3, 4) and rate.dtype == torch.float64
+    for step in range(4):
+        values = history["input_gate"][step].flatten().double()
+        assert torch.allclose(
+            rate[:, step], values.quantile(torch.tensor([0.1, 0.5, 0.9]).double())
+        )
+    assert (shrink[:, 0] == 0.5).all() and (shrink[:, 1:] == 1e-8).all()  # 0 kept for a log scale
+    with pytest.raises(ValueError, match="forget_gate"):
+        gate_quantiles({"input_gate": history["input_gate"]})
+
+
+def test_show_gates_draws_a_median_and_a_band_per_learner_on_two_panels():
+    quantiles = gate_quantiles(
+        {"input_gate": torch.full((5, 2, 3), 0.3), "forget_gate": torch.full((5, 2, 3), 0.9)}
+    )
+    axes = show_gates({"a": quantiles, "b": quantiles}, start={"input gate": 0.01})
+    assert [ax.get_yscale() for ax in axes] == ["log", "log"]
+    assert [len(ax.collections) for ax in axes] == [2, 2]  # one band per learner
+    assert len(axes[0].lines) == 3 and len(axes[1].lines) == 2  # medians, and the start line
+    assert axes[0].lines[0].get_ydata().tolist() == pytest.approx([0.3] * 5)
+    matplotlib.pyplot.close(axes[0].figure)
 
 
 def test_paired_differences_are_tighter_than_the_two_intervals():
