@@ -138,6 +138,11 @@ def test_default_path_follows_the_measured_rule():
     from metalearn.algorithms.maml import VMAP_MAX_ACTIVATION
 
     assert ml.MAML(ml.MLP(1, [8], 1), F.mse_loss, 0.01).batches_tasks(torch.zeros(2, 500, 1))
+    # one task: nothing to batch, the loop (unless batched=True forces vmap)
+    assert not ml.MAML(ml.MLP(1, [8], 1), F.mse_loss, 0.01).batches_tasks(torch.zeros(1, 5, 1))
+    assert ml.MAML(ml.MLP(1, [8], 1), F.mse_loss, 0.01, batched=True).batches_tasks(
+        torch.zeros(1, 5, 1)
+    )
     strided = ml.MAML(Conv4(1, 5, 64, max_pool=False), F.cross_entropy, 0.4)
     pooled = ml.MAML(Conv4(1, 5, 64), F.cross_entropy, 0.4)
     five_images, seventy_five = torch.zeros(2, 5, 1, 28, 28), torch.zeros(2, 75, 1, 28, 28)

@@ -169,13 +169,17 @@ class MAML(nn.Module):
         """Whether tasks with inputs ``support_x [T, S, ...]`` (and ``query_x [T, Q, ...]``) are
         batched with ``vmap`` (else looped).
 
-        ``batched`` decides when set. Otherwise: vmap, unless the model has convolutions and
-        one task's largest activation (the largest output of a convolution on the task's
-        support or query examples, measured once per shape) exceeds
+        ``batched`` decides when set. Otherwise: a single task is looped (there is nothing to
+        batch, and ``torch.func``'s transforms cost about twice a plain autograd step on FS-Mol's
+        MLP, ``benchmarks/maml_single_task.py``); more tasks use vmap, unless the model has
+        convolutions and one task's largest activation (the largest output of a convolution on
+        the task's support or query examples, measured once per shape) exceeds
         :data:`VMAP_MAX_ACTIVATION`.
         """
         if self.batched is not None:
             return self.batched
+        if support_x.shape[0] == 1:
+            return False
         convolutions = [m for m in self.model.modules() if isinstance(m, nn.modules.conv._ConvNd)]
         if not convolutions:
             return True
