@@ -171,9 +171,9 @@ def meta_loss_fn(
 
 
 def chosen_path(workload: Workload) -> str:
-    """The path :class:`~metalearn.MAML` takes by default on ``workload``: ``"vmap"`` or
-    ``"loop"``."""
-    model, loss_fn, batch = workload.build(meta_batch=1)
+    """The path :class:`~metalearn.MAML` takes by default on ``workload``'s meta-batch:
+    ``"vmap"`` or ``"loop"``."""
+    model, loss_fn, batch = workload.build()
     maml = MAML(model, loss_fn, workload.inner_lr, workload.inner_steps)
     return "vmap" if maml.batches_tasks(batch.support_x, batch.query_x) else "loop"
 
