@@ -22,9 +22,9 @@ class GaussianMLPPolicy(nn.Module):
 
     ``forward(obs [..., obs_dim]) -> [..., 2 * act_dim]``: the mean, then the
     log standard deviation broadcast to the mean's shape. The log-std is a
-    learnable parameter independent of the state, as in the MAML paper. The mean network is
-    initialised as the MAML-RL code's (Xavier-uniform weights, zero biases); PyTorch's default
-    initialisation, measured in chapter 6.2, adapts less well.
+    learnable parameter independent of the state, as in the MAML paper. The mean network starts
+    as the MAML-RL code's (``create_MLP``: Xavier-uniform weights, zero biases), not with
+    PyTorch's default initialisation.
 
     Args:
         obs_dim: observation size.

@@ -2,8 +2,7 @@
 
 ``rollout`` steps ``T`` tasks x ``N`` trajectories together; ``rollout_transitions`` collects
 whole trajectories until each task has a number of transitions, as rllab's samplers do;
-``policy_batch``
-computes discounted rewards-to-go, subtracts the MAML paper's linear feature
+``policy_batch`` computes discounted rewards-to-go, subtracts the MAML paper's linear feature
 baseline (fitted per task by ridge regression, as in rllab; duan2016benchmarking)
 and returns ``x = observations [T, N*H, obs_dim]`` and ``y = pack_targets(...)
 [T, N*H, act_dim + 2]``: a task batch's support or query half.
@@ -116,9 +115,10 @@ def rollout_transitions(
     check_int("transitions", transitions, minimum=1)
     size = -(-transitions // env.horizon)
     rounds: list[Trajectories] = []
+    lengths = env.goals.new_zeros(env.num_tasks, 0)  # [T, N]: steps of each trajectory so far
     while True:  # every round adds at least one step to every task, so this ends
         rounds.append(rollout(env, policy, size, generator))
-        lengths = torch.cat([r.valid for r in rounds], dim=1).sum(dim=-1)  # [T, N]
+        lengths = torch.cat([lengths, rounds[-1].valid.sum(dim=-1)], dim=1)
         total = lengths.sum(dim=1)  # [T]
         if bool((total >= transitions).all()):
             break
