@@ -163,7 +163,7 @@ RUNS: dict[str, Run] = {
         "fomaml", 5, 1, meta_batch=32, meta_steps=8000, inner_lr=0.4, inner_steps=1, eval_steps=3
     ),
     "omniglot-maml-5way-5shot": Run(
-        "maml", 5, 5, meta_batch=32, meta_steps=3000, inner_lr=0.4, inner_steps=1, eval_steps=3
+        "maml", 5, 5, meta_batch=32, meta_steps=5000, inner_lr=0.4, inner_steps=1, eval_steps=3
     ),
     # Snell et al. (2017), section 3.2: 60-way training episodes, 5 queries per class, Adam 1e-3
     "omniglot-protonet-5way-1shot": Run(
