@@ -282,7 +282,7 @@ EXPERIMENTS: dict[str, dict[str, dict[str, Any]]] = {
             "valid_assays": 8,
             "test_assays": 157,
             "support_sizes": [16, 32, 64, 128],
-            "num_draws": 1,
+            "num_draws": 2,
             "valid_support_sizes": [16, 64],
             "valid_draws": 2,
             "training_assay_counts": [50, 100, 200, 400],

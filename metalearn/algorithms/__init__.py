@@ -7,6 +7,7 @@ from metalearn.algorithms.maml import MAML
 from metalearn.algorithms.meta_lstm import MetaLSTM
 from metalearn.algorithms.protonet import ProtoNet
 from metalearn.algorithms.sklearn_learner import SklearnLearner
+from metalearn.algorithms.support_span import SupportSpan
 from metalearn.algorithms.with_steps import WithSteps
 from metalearn.core import FewShotLearner, MetaLearner
 
@@ -20,6 +21,7 @@ __all__ = [
     "MetaLearner",
     "ProtoNet",
     "SklearnLearner",
+    "SupportSpan",
     "TrainFromScratch",
     "WithSteps",
 ]
