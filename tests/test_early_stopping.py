@@ -22,9 +22,21 @@ def _assays(tasks: int = 3, support: int = 20, query: int = 7, seed: int = 0):
     return x[:, :support], labels[:, :support], x[:, support:]
 
 
-def _maml(inner_lr: float) -> ml.MAML:
+class Wrapped(torch.nn.Module):
+    """An MLP that is not an nn.Sequential: EarlyStopped takes MAML's own steps, not the span's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mlp = ml.MLP(4, [16], 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(x)
+
+
+def _maml(inner_lr: float, wrapped: bool = False) -> ml.MAML:
     torch.manual_seed(0)
-    return ml.MAML(ml.MLP(4, [16], 1), binary_cross_entropy, inner_lr=inner_lr).double()
+    model = Wrapped() if wrapped else ml.MLP(4, [16], 1)
+    return ml.MAML(model, binary_cross_entropy, inner_lr=inner_lr).double()
 
 
 def _reference(model, inner_lr, fit_x, fit_y, held_x, held_y, query_x, max_steps, patience):
@@ -54,10 +66,12 @@ def _reference(model, inner_lr, fit_x, fit_y, held_x, held_y, query_x, max_steps
         return model(query_x), best_step
 
 
+@pytest.mark.parametrize("wrapped", [False, True])  # the span's steps; MAML.adapt's
 @pytest.mark.parametrize("inner_lr, max_steps, patience", [(0.05, 6, 3), (3.0, 60, 4)])
-def test_early_stopping_equals_an_independent_loop(inner_lr, max_steps, patience):
+def test_early_stopping_equals_an_independent_loop(inner_lr, max_steps, patience, wrapped):
     support_x, support_y, query_x = _assays()
-    maml = _maml(inner_lr)
+    maml = _maml(inner_lr, wrapped)
+    assert ml.algorithms.SupportSpan.applies(maml) is not wrapped
     stopped = EarlyStopped(maml, max_steps=max_steps, patience=patience, seed=3)
     got = stopped.predict(support_x, support_y, query_x)
     assert got.shape == (3, 7, 1)

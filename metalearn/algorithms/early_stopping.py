@@ -14,16 +14,22 @@ inner step, plain SGD at its ``inner_lr`` on its ``inner_loss_fn``, as FS-Mol's 
 MAML checkpoint runs the inner loop's own optimiser (``load_model_for_eval`` keeps the
 checkpoint's ``model_params``: ``"optimizer": "sgd"`` at the inner rates of
 ``MAML_MODEL_DEFAULT_HYPER_PARAMS`` in ``fs_mol/maml_train.py``), and its ``loss_fn`` as the
-held-out loss (FS-Mol's ``validate_on_data_iterable`` with ``metric_to_use="loss"``).
+held-out loss (FS-Mol's ``validate_on_data_iterable`` with ``metric_to_use="loss"``). For a
+network whose first layer is linear the steps are computed in the span of the fitted inputs
+(:class:`~metalearn.algorithms.SupportSpan`): the same steps, faster.
 """
 
 from __future__ import annotations
+
+import math
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from metalearn.algorithms.maml import MAML
+from metalearn.algorithms.support_span import SupportSpan
 
 
 class EarlyStopped:
@@ -96,28 +102,50 @@ class EarlyStopped:
         predictions = []
         with torch.no_grad():
             for task_x, task_y, task_query in zip(support_x, support_y, query_x):
-                fit, held_out = self.split(task_y)
-                params = self._best(task_x[fit], task_y[fit], task_x[held_out], task_y[held_out])
-                predictions.append(self.maml.functional(params, task_query))
+                fit, held = self.split(task_y)
+                predictions.append(
+                    self._best(task_x[fit], task_y[fit], task_x[held], task_y[held], task_query)
+                )
         return torch.stack(predictions)
 
-    def _best(self, fit_x: Tensor, fit_y: Tensor, held_x: Tensor, held_y: Tensor):
-        """The parameters with the lowest held-out loss along the inner steps on ``fit``."""
-        maml = self.maml
-        params = maml.params()
-        best, best_loss = params, float(maml.loss_fn(maml.functional(params, held_x), held_y))
-        best_step = since_best = 0
-        for step in range(1, self.max_steps + 1):
-            params = maml.adapt(fit_x, fit_y, steps=1, params=params)
-            loss = float(maml.loss_fn(maml.functional(params, held_x), held_y))
+    def _best(
+        self, fit_x: Tensor, fit_y: Tensor, held_x: Tensor, held_y: Tensor, query_x: Tensor
+    ) -> Tensor:
+        """The queries' outputs at the step with the lowest held-out loss along the inner steps
+        on ``fit``, stopping after ``patience`` steps without a lower one."""
+        if SupportSpan.applies(self.maml):  # the same steps, in the span of the fitted inputs
+            span = SupportSpan(self.maml, self.max_steps)
+            trajectory = span.trajectory(fit_x, fit_y, [held_x, query_x], self.max_steps)
+        else:
+            trajectory = self._trajectory(fit_x, fit_y, [held_x, query_x])
+        best, best_loss, best_step, since_best = None, math.inf, 0, 0
+        for step, outputs in enumerate(trajectory):
+            loss = float(self.maml.loss_fn(outputs(0), held_y))
             if loss < best_loss:
-                best, best_loss, best_step, since_best = params, loss, step, 0
+                best, best_loss, best_step, since_best = outputs, loss, step, 0
             else:
                 since_best += 1
                 if since_best >= self.patience:
                     break
         self.steps_taken.append(best_step)
-        return best
+        assert best is not None, "the held-out loss is NaN from the start"
+        return best(1)
+
+    def _trajectory(
+        self, fit_x: Tensor, fit_y: Tensor, inputs: list[Tensor]
+    ) -> Iterator[Callable[[int], Tensor]]:
+        """Before the first step and after each of ``max_steps`` steps of ``maml.adapt``, a
+        function ``outputs(i)``: the network's outputs on ``inputs[i]`` at that point."""
+        maml = self.maml
+
+        def at(params: dict[str, Tensor]) -> Callable[[int], Tensor]:
+            return lambda i: maml.functional(params, inputs[i])
+
+        params = maml.params()
+        yield at(params)
+        for _ in range(self.max_steps):
+            params = maml.adapt(fit_x, fit_y, steps=1, params=params)
+            yield at(params)
 
     def __repr__(self) -> str:
         return (

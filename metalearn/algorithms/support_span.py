@@ -17,6 +17,8 @@ predictions are those of ``maml.predict(..., steps=steps)`` up to rounding (test
 
 from __future__ import annotations
 
+from typing import Callable, Iterator, Sequence
+
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
@@ -55,24 +57,38 @@ class SupportSpan:
         """``support_x [T, S, F]``, ``support_y [T, S, ...]``, ``query_x [T, Q, F]`` ->
         ``[T, Q, ...]``, the queries predicted after ``steps`` inner steps on each support set."""
         self.maml._check_inputs(support_x, support_y, query_x)
+        predictions = []
         with torch.no_grad():
-            return torch.stack(
-                [self._task(*task) for task in zip(support_x, support_y, query_x)]
-            ).detach()
+            for task_x, task_y, task_query in zip(support_x, support_y, query_x):
+                *_, outputs = self.trajectory(task_x, task_y, [task_query], self.steps)
+                predictions.append(outputs(0))
+        return torch.stack(predictions).detach()
 
-    def _task(self, support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
-        """One task: ``support_x [S, F]``, ``query_x [Q, F]`` -> ``[Q, ...]``."""
+    def trajectory(
+        self, support_x: Tensor, support_y: Tensor, inputs: Sequence[Tensor], steps: int
+    ) -> Iterator[Callable[[int], Tensor]]:
+        """One task (``support_x [S, F]``, ``support_y [S, ...]``): before the first inner step
+        and after each of ``steps`` steps, a function ``outputs(i)`` that gives the network's
+        outputs on ``inputs[i]`` (``[N_i, F]``) at that point (call it under ``no_grad``)."""
         maml, first = self.maml, self._first
         params, rates = maml.params(), maml.rates()
         weight, bias = params[f"{first}.weight"], params[f"{first}.bias"]
         rest = {name: params[name] for name in rates if not name.startswith(f"{first}.")}
         buffers = {name: t for name, t in params.items() if name not in rates}
         weight_rate, bias_rate = rates[f"{first}.weight"], rates[f"{first}.bias"]
-        gram, cross = support_x @ support_x.T, query_x @ support_x.T  # [S, S], [Q, S]
-        start_z, start_query_z = support_x @ weight.T, query_x @ weight.T  # [S, H], [Q, H]
+        gram, start_z = support_x @ support_x.T, support_x @ weight.T  # [S, S], [S, H]
+        projected = [(x @ weight.T, x @ support_x.T) for x in inputs]  # [N, H], [N, S]
         summed = torch.zeros_like(start_z)  # A_t, the sum of dL/dz over the steps so far
-        losses = []
-        for _ in range(self.steps):
+
+        def at(summed: Tensor, bias: Tensor, rest: dict[str, Tensor]) -> Callable[[int], Tensor]:
+            def outputs(i: int) -> Tensor:
+                start, cross = projected[i]
+                return self._rest({**rest, **buffers}, start - weight_rate * cross @ summed + bias)
+
+            return outputs
+
+        yield at(summed, bias, rest)
+        for _ in range(steps):
             with torch.enable_grad():
                 z = (start_z - weight_rate * gram @ summed + bias).requires_grad_()
                 leaves = {name: p.detach().requires_grad_() for name, p in rest.items()}
@@ -80,15 +96,25 @@ class SupportSpan:
                 grads = torch.autograd.grad(
                     loss, [z, *leaves.values()], allow_unused=True, materialize_grads=True
                 )
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    "an inner (support-set) loss is NaN or infinite; check the inputs or lower "
+                    "inner_lr"
+                )
             summed = summed + grads[0]
             bias = bias - bias_rate * grads[0].sum(0)
             rest = {name: p - rates[name] * g for (name, p), g in zip(rest.items(), grads[1:])}
-            losses.append(loss.detach())
-        if losses and not torch.isfinite(torch.stack(losses)).all():
-            raise FloatingPointError(
-                "an inner (support-set) loss is NaN or infinite; check the inputs or lower inner_lr"
-            )
-        return self._rest({**rest, **buffers}, start_query_z - weight_rate * cross @ summed + bias)
+            yield at(summed, bias, rest)
+
+    @staticmethod
+    def applies(maml: MAML) -> bool:
+        """Whether ``maml``'s model and rates allow the span form (see the class)."""
+        first = next(maml.model.children(), None)
+        return (
+            isinstance(maml.model, nn.Sequential)
+            and isinstance(first, nn.Linear)
+            and maml.learn_inner_lr == "none"
+        )
 
     def _rest(self, params: dict[str, Tensor], z: Tensor) -> Tensor:
         """The network after its first layer, on first-layer outputs ``z [N, H]``."""
