@@ -106,6 +106,29 @@ def test_a_test_prediction_depends_on_its_own_query_alone():
     assert not torch.allclose(together[:, :1], learner.predict(sx, sy.roll(1, 1), qx[:, :1]))
 
 
+def test_predict_in_blocks_of_tasks_equals_each_task_alone():
+    """predict adapts PREDICT_TASKS tasks at a time; the outputs and the gates' history are
+    those of every task adapted on its own."""
+    from metalearn.algorithms.lstm_meta_learner import PREDICT_TASKS
+
+    learner, _ = batch_norm_learner()
+    tasks = 2 * PREDICT_TASKS + 3
+    generator = torch.Generator().manual_seed(2)
+    sx = torch.randn(tasks, 6, 4, generator=generator).double()
+    qx = torch.randn(tasks, 5, 4, generator=generator).double()
+    sy = torch.randint(0, 3, (tasks, 6), generator=generator)
+    together = learner.predict(sx, sy, qx)
+    history = learner.history
+    size = learner.initial_parameters().numel()
+    assert history["input_gate"].shape == (learner.inner_steps, tasks, size)
+    assert history["support_loss"].shape == (learner.inner_steps, tasks)
+    for t in (0, PREDICT_TASKS, tasks - 1):  # one task of each block
+        alone = learner.predict(sx[t : t + 1], sy[t : t + 1], qx[t : t + 1])
+        torch.testing.assert_close(together[t : t + 1], alone, rtol=1e-10, atol=1e-10)
+        for key, value in learner.history.items():
+            torch.testing.assert_close(history[key][:, t], value[:, 0], rtol=1e-10, atol=1e-10)
+
+
 def test_meta_training_normalises_queries_with_their_batch_statistics():
     learner, reference = batch_norm_learner(inner_steps=2)
     sx, qx = torch.randn(2, 6, 4).double(), torch.randn(2, 5, 4).double()
