@@ -116,11 +116,11 @@ def test_bad_arguments_are_named():
     maml = _maml(0.1)
     with pytest.raises(ValueError, match="maml must be a metalearn MAML"):
         EarlyStopped(ml.MLP(4, [8], 1))  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="max_steps must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="max_steps must be >= 1, got 0"):
         EarlyStopped(maml, max_steps=0)
-    with pytest.raises(ValueError, match="patience must be an int >= 1, got True"):
+    with pytest.raises(ValueError, match="patience must be an int, got True"):
         EarlyStopped(maml, patience=True)
-    with pytest.raises(ValueError, match="valid_fraction must lie in"):
+    with pytest.raises(ValueError, match="valid_fraction must be < 1, got 1.0"):
         EarlyStopped(maml, valid_fraction=1.0)
     support_x, support_y, query_x = _assays(support=4)
     with pytest.raises(ValueError, match="holds out 0 of a support set of 4"):

@@ -43,7 +43,7 @@ def test_regression_with_several_outputs_equals_maml_predict():
 
 def test_bad_arguments_are_named():
     maml = ml.MAML(ml.MLP(4, [8], 1), binary_cross_entropy, inner_lr=0.1)
-    with pytest.raises(ValueError, match="steps must be an int >= 0, got -1"):
+    with pytest.raises(ValueError, match="steps must be >= 0, got -1"):
         SupportSpan(maml, -1)
     with pytest.raises(ValueError, match="maml must be a metalearn MAML"):
         SupportSpan(ml.MLP(4, [8], 1), 3)  # type: ignore[arg-type]

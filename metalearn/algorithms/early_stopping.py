@@ -30,6 +30,7 @@ from torch import Tensor
 
 from metalearn.algorithms.maml import MAML
 from metalearn.algorithms.support_span import SupportSpan
+from metalearn.checks import check_float, check_int, check_seed
 
 
 class EarlyStopped:
@@ -58,13 +59,13 @@ class EarlyStopped:
     ) -> None:
         if not isinstance(maml, MAML):
             raise ValueError(f"maml must be a metalearn MAML, got {type(maml).__name__}")
-        for name, value in (("max_steps", max_steps), ("patience", patience)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if not 0 < valid_fraction < 1:
-            raise ValueError(f"valid_fraction must lie in (0, 1), got {valid_fraction!r}")
-        self.maml, self.max_steps, self.patience = maml, max_steps, patience
-        self.valid_fraction, self.seed = valid_fraction, seed
+        self.maml = maml
+        self.max_steps = check_int("max_steps", max_steps, minimum=1)
+        self.patience = check_int("patience", patience, minimum=1)
+        self.valid_fraction = check_float(
+            "valid_fraction", valid_fraction, minimum=0, maximum=1, strict=True
+        )
+        self.seed = check_seed("seed", seed)
         self.steps_taken: list[int] = []
 
     def split(self, support_y: Tensor) -> tuple[Tensor, Tensor]:

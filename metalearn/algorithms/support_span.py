@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from metalearn.algorithms.maml import MAML
+from metalearn.checks import check_int
 
 
 class SupportSpan:
@@ -48,9 +49,7 @@ class SupportSpan:
                 f'maml.learn_inner_lr must be "none" (one fixed rate per tensor), got '
                 f"{maml.learn_inner_lr!r}"
             )
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"steps must be an int >= 0, got {steps!r}")
-        self.maml, self.steps = maml, steps
+        self.maml, self.steps = maml, check_int("steps", steps, minimum=0)
         self._first = next(iter(model.named_children()))[0]
 
     def predict(self, support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
