@@ -44,8 +44,8 @@ internals.
 
 What differs here, measured where it matters, is said in chapter 6.1: the offline data are
 Lake's two small background sets (242 characters), not 1,623; the budget is what two CPU
-cores train in under an hour, not 60,000 meta-updates; the test uses 15 query drawings per
-class (the reference uses ``K``), which lowers the noise of each episode's score.
+cores train in at most an hour and a half, not 60,000 meta-updates; the test uses 15 query
+drawings per class (the reference uses ``K``), which lowers the noise of each episode's score.
 """
 
 from __future__ import annotations
