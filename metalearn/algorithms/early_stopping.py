@@ -67,6 +67,8 @@ class EarlyStopped:
         )
         self.seed = check_seed("seed", seed)
         self.steps_taken: list[int] = []
+        # the same steps in the span of the fitted inputs, where the network allows it
+        self._span = SupportSpan(maml, self.max_steps) if SupportSpan.applies(maml) else None
 
     def split(self, support_y: Tensor) -> tuple[Tensor, Tensor]:
         """Indices ``(fit [S - V], held_out [V])`` of one task's support labels ``[S]`` (class
@@ -114,9 +116,8 @@ class EarlyStopped:
     ) -> Tensor:
         """The queries' outputs at the step with the lowest held-out loss along the inner steps
         on ``fit``, stopping after ``patience`` steps without a lower one."""
-        if SupportSpan.applies(self.maml):  # the same steps, in the span of the fitted inputs
-            span = SupportSpan(self.maml, self.max_steps)
-            trajectory = span.trajectory(fit_x, fit_y, [held_x, query_x], self.max_steps)
+        if self._span is not None:
+            trajectory = self._span.trajectory(fit_x, fit_y, [held_x, query_x])
         else:
             trajectory = self._trajectory(fit_x, fit_y, [held_x, query_x])
         best, best_loss, best_step, since_best = None, math.inf, 0, 0

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from metalearn.algorithms.maml import MAML
+from metalearn.algorithms.maml import MAML, _check_finite
 from metalearn.checks import check_int
 
 
@@ -37,20 +37,11 @@ class SupportSpan:
     def __init__(self, maml: MAML, steps: int) -> None:
         if not isinstance(maml, MAML):
             raise ValueError(f"maml must be a metalearn MAML, got {type(maml).__name__}")
-        model = maml.model
-        first = next(model.children(), None)
-        if not isinstance(model, nn.Sequential) or not isinstance(first, nn.Linear):
-            raise ValueError(
-                "maml.model must be an nn.Sequential starting with an nn.Linear, got "
-                f"{type(model).__name__} starting with {type(first).__name__}"
-            )
-        if maml.learn_inner_lr != "none":
-            raise ValueError(
-                f'maml.learn_inner_lr must be "none" (one fixed rate per tensor), got '
-                f"{maml.learn_inner_lr!r}"
-            )
+        reason = _unsupported(maml)
+        if reason is not None:
+            raise ValueError(reason)
         self.maml, self.steps = maml, check_int("steps", steps, minimum=0)
-        self._first = next(iter(model.named_children()))[0]
+        self._first = next(iter(maml.model.named_children()))[0]
 
     def predict(self, support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
         """``support_x [T, S, F]``, ``support_y [T, S, ...]``, ``query_x [T, Q, F]`` ->
@@ -59,15 +50,15 @@ class SupportSpan:
         predictions = []
         with torch.no_grad():
             for task_x, task_y, task_query in zip(support_x, support_y, query_x):
-                *_, outputs = self.trajectory(task_x, task_y, [task_query], self.steps)
+                *_, outputs = self.trajectory(task_x, task_y, [task_query])
                 predictions.append(outputs(0))
         return torch.stack(predictions).detach()
 
     def trajectory(
-        self, support_x: Tensor, support_y: Tensor, inputs: Sequence[Tensor], steps: int
+        self, support_x: Tensor, support_y: Tensor, inputs: Sequence[Tensor]
     ) -> Iterator[Callable[[int], Tensor]]:
         """One task (``support_x [S, F]``, ``support_y [S, ...]``): before the first inner step
-        and after each of ``steps`` steps, a function ``outputs(i)`` that gives the network's
+        and after each of the ``steps`` steps, a function ``outputs(i)`` that gives the network's
         outputs on ``inputs[i]`` (``[N_i, F]``) at that point (call it under ``no_grad``)."""
         maml, first = self.maml, self._first
         params, rates = maml.params(), maml.rates()
@@ -87,7 +78,7 @@ class SupportSpan:
             return outputs
 
         yield at(summed, bias, rest)
-        for _ in range(steps):
+        for _ in range(self.steps):
             with torch.enable_grad():
                 z = (start_z - weight_rate * gram @ summed + bias).requires_grad_()
                 leaves = {name: p.detach().requires_grad_() for name, p in rest.items()}
@@ -95,11 +86,7 @@ class SupportSpan:
                 grads = torch.autograd.grad(
                     loss, [z, *leaves.values()], allow_unused=True, materialize_grads=True
                 )
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    "an inner (support-set) loss is NaN or infinite; check the inputs or lower "
-                    "inner_lr"
-                )
+            _check_finite(loss)
             summed = summed + grads[0]
             bias = bias - bias_rate * grads[0].sum(0)
             rest = {name: p - rates[name] * g for (name, p), g in zip(rest.items(), grads[1:])}
@@ -108,12 +95,7 @@ class SupportSpan:
     @staticmethod
     def applies(maml: MAML) -> bool:
         """Whether ``maml``'s model and rates allow the span form (see the class)."""
-        first = next(maml.model.children(), None)
-        return (
-            isinstance(maml.model, nn.Sequential)
-            and isinstance(first, nn.Linear)
-            and maml.learn_inner_lr == "none"
-        )
+        return _unsupported(maml) is None
 
     def _rest(self, params: dict[str, Tensor], z: Tensor) -> Tensor:
         """The network after its first layer, on first-layer outputs ``z [N, H]``."""
@@ -125,3 +107,20 @@ class SupportSpan:
 
     def __repr__(self) -> str:
         return f"SupportSpan(MAML, steps={self.steps})"
+
+
+def _unsupported(maml: MAML) -> str | None:
+    """Why ``maml`` cannot adapt in the span form, or ``None`` when it can."""
+    model = maml.model
+    first = next(model.children(), None)
+    if not isinstance(model, nn.Sequential) or not isinstance(first, nn.Linear):
+        return (
+            "maml.model must be an nn.Sequential starting with an nn.Linear, got "
+            f"{type(model).__name__} starting with {type(first).__name__}"
+        )
+    if maml.learn_inner_lr != "none":
+        return (
+            f'maml.learn_inner_lr must be "none" (one fixed rate per tensor), got '
+            f"{maml.learn_inner_lr!r}"
+        )
+    return None
