@@ -67,6 +67,7 @@ from typing import Any, cast
 import torch
 import torch.nn.functional as F
 
+from metalearn import config
 from metalearn.algorithms.lstm_meta_learner import LSTMMetaLearner
 from metalearn.algorithms.maml import MAML
 from metalearn.algorithms.protonet import ProtoNet
@@ -229,6 +230,44 @@ RUNS: dict[str, Run] = {
 }
 
 
+def _quick_runs() -> dict[str, Run]:
+    """The shipped runs at the quick profile's budget, as the chapters train them in seconds
+    (:mod:`metalearn.config`'s quick settings, whichever profile is active): only the budget
+    differs. The quick profile tests its 1-shot MAML at 5 shots too (chapter 6.1), trains
+    first-order MAML with the reference's step only and navigation with Adam only: the runs
+    it has no counterpart of are missing."""
+    sinusoid = config.EXPERIMENTS["maml.sinusoid"]["quick"]
+    images = config.EXPERIMENTS["omniglot.few_shot"]["quick"]
+    robot = config.EXPERIMENTS["robot.maml"]["quick"]
+    budget = dict(
+        meta_batch=images["meta_batch"][5],
+        meta_steps=images["maml_meta_steps"][5, 1],
+        outer_lr=images["outer_lr"],
+    )
+    maml = dataclasses.replace(RUNS["omniglot-maml-5way-1shot"], **budget)
+    return {
+        "sinusoid-maml-10shot": dataclasses.replace(
+            RUNS["sinusoid-maml-10shot"], meta_steps=sinusoid["meta_steps"]
+        ),
+        "omniglot-maml-5way-1shot": maml,
+        "omniglot-maml-5way-5shot": maml,
+        "omniglot-fomaml-5way-1shot-reference-step": dataclasses.replace(
+            RUNS["omniglot-fomaml-5way-1shot-reference-step"], **budget
+        ),
+        "omniglot-protonet-5way-1shot": dataclasses.replace(
+            RUNS["omniglot-protonet-5way-1shot"],
+            meta_steps=images["protonet_meta_steps"],
+            outer_lr=images["protonet_outer_lr"],
+        ),
+        "navigation-maml": dataclasses.replace(
+            NAVIGATION, meta_steps=robot["meta_steps"], outer_lr=robot["outer_lr"]
+        ),
+    }
+
+
+QUICK: dict[str, Run] = _quick_runs()
+
+
 def build_learner(run: Run) -> FewShotLearner:
     """The learner of ``run``, freshly initialised, configured as it is evaluated (MAML's
     ``inner_steps`` is the test's; meta-training uses :func:`training_learner`)."""
@@ -357,17 +396,6 @@ def score_controller(
         ]
 
 
-def _experiment(run: Run, num_tasks: int, k_query: int) -> tuple[Any, list, Metric, str, list]:
-    """The training source, the test batches, the metric and its name, and the training
-    classes (Omniglot characters) of ``run``."""
-    if run.task == "sinusoid":
-        train_source = Sinusoid(run.k_shot, run.train_queries, seed=run.seed + 1)
-        return train_source, sinusoid_test_batches(run, num_tasks), mse, "mse", []
-    train_set, test_set = omniglot()
-    batches = test_batches(run, test_set, num_tasks, k_query)
-    return train_episodes(run, train_set), batches, accuracy, "accuracy", train_set.characters
-
-
 def _commit() -> str:
     try:
         return subprocess.run(
@@ -383,6 +411,94 @@ def _commit() -> str:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def train(
+    run: Run, desc: str = "", checkpoint: Path | None = None, progress: bool = True
+) -> tuple[Any, list[str], float]:
+    """Meta-train ``run`` from its seed: the learner configured as it is evaluated
+    (:func:`build_learner`), the Omniglot characters it trained on (``"Alphabet/characterNN"``;
+    none for the generated tasks) and the seconds of training.
+
+    With ``checkpoint``, the run is saved there every two minutes and resumes from it.
+    """
+    seed_everything(run.seed)
+    learner = training_learner(run)
+    train_classes: list[str] = []
+    if run.task == "navigation":
+        source: Any = MAMLRollouts(
+            learner,  # type: ignore[arg-type]
+            run.trajectories,
+            seed=run.seed + 1,
+            env_options={"normalized_actions": True},
+        )
+    elif run.task == "sinusoid":
+        source = Sinusoid(run.k_shot, run.train_queries, seed=run.seed + 1)
+    elif run.task == "omniglot":
+        train_set = omniglot()[0]
+        source, train_classes = train_episodes(run, train_set), train_set.characters
+    optimizer: torch.optim.Optimizer
+    if run.meta_update == "trpo":  # the trust-region step on the post-update surrogate
+        optimizer = TRPO(cast(MAML, learner), max_kl=run.max_kl)
+        loss_of = optimizer.surrogate
+    else:
+        optimizer = torch.optim.Adam(learner.parameters(), lr=run.outer_lr)  # type: ignore[attr-defined]
+        loss_of = lambda batch: learner.meta_loss(*batch)  # type: ignore[attr-defined]  # noqa: E731
+    start = time.perf_counter()
+    if run.task == "controller":  # the chapter's own training function, with its checks
+        train_controller(
+            learner,  # type: ignore[arg-type]
+            run.meta_steps,
+            optimizer,
+            meta_batch=run.meta_batch,
+            max_prior_steps=run.prior_steps,
+            seed=run.seed,
+            env_options={"horizon": run.horizon},
+            progress=progress,
+        )
+    else:
+        train_loop(
+            learner,
+            loss_of,
+            source,
+            run.meta_steps,
+            optimizer,
+            meta_batch=run.meta_batch,
+            desc=desc or run.method,
+            checkpoint=checkpoint,
+            checkpoint_every=120.0,
+            grad_clip=run.grad_clip,
+            progress=progress,
+        )
+    seconds = time.perf_counter() - start
+    evaluated = build_learner(run)
+    evaluated.load_state_dict(learner.state_dict())  # type: ignore[attr-defined]
+    return evaluated, train_classes, seconds
+
+
+def scores(
+    run: Run, learner: Any, num_tasks: int, k_query: int | None = None, seed: int = 2024
+) -> list[Summary]:
+    """``learner`` (built for ``run``) on ``num_tasks`` held-out tasks drawn with ``seed``:
+    ``[score]`` for Omniglot (accuracy, ``k_query`` drawings per class, default 15) and sinusoids
+    (MSE, ``k_query`` points, default 100); the return after each adaptation step for navigation,
+    after 0, 1 and 2 exploratory transitions for the controller."""
+    if run.task == "navigation":
+        return score_navigation(run, learner.model, num_tasks, seed)
+    if run.task == "controller":
+        return score_controller(learner, num_tasks, seed)
+    if run.task == "sinusoid":
+        batches = sinusoid_test_batches(run, num_tasks, k_query or 100, seed)
+        return [score(learner, batches, mse)]
+    return [score(learner, test_batches(run, omniglot()[1], num_tasks, k_query or 15, seed))]
+
+
+METRICS = {
+    "omniglot": "accuracy",
+    "sinusoid": "mse",
+    "navigation": "return",
+    "controller": "return",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -408,91 +524,26 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     commit = _commit()
-    seed_everything(run.seed)
-    learner = training_learner(run)
+    checkpoint = out / f"{args.name}.checkpoint.pt"
+    evaluated, train_classes, seconds = train(run, args.name, checkpoint)
+    result = scores(run, evaluated, args.eval_tasks, args.eval_queries)
+    metric = METRICS[run.task]
+    results: dict[str, Any] = {"eval_tasks": args.eval_tasks}
+    if len(result) > 1:  # a return per adaptation step (or exploratory transition)
+        results.update({metric: [r.mean for r in result], "ci95": [r.ci95 for r in result]})
+        shown = ", ".join(str(r) for r in result)
+        print(f"{args.name}: {metric} after 0..{len(result) - 1} steps {shown}", flush=True)
+    else:
+        results.update({metric: result[0].mean, "ci95": result[0].ci95})
+        print(f"{args.name}: {metric} on {args.eval_tasks} held-out tasks {result[0]}", flush=True)
     if run.task == "navigation":
-        source: Any = MAMLRollouts(
-            learner,  # type: ignore[arg-type]
-            run.trajectories,
-            seed=run.seed + 1,
-            env_options={"normalized_actions": True},
-        )
-        train_classes: list[str] = []
-    elif run.task == "controller":  # trained by the chapter's own function, below
-        train_classes = []
+        results.update(eval_trajectories=run.eval_trajectories, eval_lrs=list(run.eval_lrs))
+    elif run.task == "controller":
+        results["exploratory_transitions"] = [0, 1, 2]
     else:
-        source, batches, metric, metric_name, train_classes = _experiment(
-            run, args.eval_tasks, args.eval_queries
-        )
-    optimizer: torch.optim.Optimizer
-    if run.meta_update == "trpo":  # the trust-region step on the post-update surrogate
-        optimizer = TRPO(cast(MAML, learner), max_kl=run.max_kl)
-        loss_of = optimizer.surrogate
-    else:
-        optimizer = torch.optim.Adam(learner.parameters(), lr=run.outer_lr)  # type: ignore[attr-defined]
-        loss_of = lambda batch: learner.meta_loss(*batch)  # type: ignore[attr-defined]  # noqa: E731
-    start = time.perf_counter()
-    if run.task == "controller":  # the chapter's own training function, with its checks
-        train_controller(
-            learner,  # type: ignore[arg-type]
-            run.meta_steps,
-            optimizer,
-            meta_batch=run.meta_batch,
-            max_prior_steps=run.prior_steps,
-            seed=run.seed,
-            env_options={"horizon": run.horizon},
-        )
-    else:
-        train_loop(
-            learner,
-            loss_of,
-            source,
-            run.meta_steps,
-            optimizer,
-            meta_batch=run.meta_batch,
-            desc=args.name,
-            checkpoint=out / f"{args.name}.checkpoint.pt",
-            checkpoint_every=120.0,
-            grad_clip=run.grad_clip,
-        )
-    seconds = time.perf_counter() - start
-    evaluated = build_learner(run)
-    evaluated.load_state_dict(learner.state_dict())  # type: ignore[attr-defined]
-    results: dict[str, Any]
-    if run.task == "controller":
-        returns = score_controller(evaluated, args.eval_tasks)  # type: ignore[arg-type]
-        results = {
-            "return": [r.mean for r in returns],
-            "ci95": [r.ci95 for r in returns],
-            "eval_tasks": args.eval_tasks,
-            "exploratory_transitions": [0, 1, 2],
-        }
-        shown = ", ".join(str(r) for r in returns)
-        print(f"{args.name}: return after 0, 1, 2 exploratory transitions {shown}", flush=True)
-    elif run.task == "navigation":
-        returns = score_navigation(run, evaluated.model, args.eval_tasks)  # type: ignore[attr-defined]
-        results = {
-            "return": [r.mean for r in returns],
-            "ci95": [r.ci95 for r in returns],
-            "eval_tasks": args.eval_tasks,
-            "eval_trajectories": run.eval_trajectories,
-            "eval_lrs": list(run.eval_lrs),
-        }
-        shown = ", ".join(str(r) for r in returns)
-        print(f"{args.name}: return after 0..{len(returns) - 1} steps {shown}", flush=True)
-    else:
-        result = score(evaluated, batches, metric)
-        results = {
-            metric_name: result.mean,
-            "ci95": result.ci95,
-            "eval_tasks": args.eval_tasks,
-            "k_query": args.eval_queries,
-        }
-        print(
-            f"{args.name}: {metric_name} on {args.eval_tasks} held-out tasks {result}", flush=True
-        )
+        results["k_query"] = args.eval_queries
     weights = out / f"{args.name}.pt"
-    named = evaluated.state_dict().items()  # type: ignore[attr-defined]
+    named = evaluated.state_dict().items()
     state = {k: v.detach().float().cpu() for k, v in named}
     torch.save(state, weights)
     record = {

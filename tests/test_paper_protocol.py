@@ -15,7 +15,7 @@ from omniglot_files import write_zip
 from PIL import Image
 from test_omniglot import alphabet_files
 
-from metalearn import pretrained, reproduce
+from metalearn import config, pretrained, reproduce
 from metalearn.algorithms.lstm_meta_learner import LSTMMetaLearner
 from metalearn.data import omniglot
 from metalearn.data.omniglot import decode, load_omniglot, split_characters
@@ -254,3 +254,36 @@ def test_the_controller_run_trains_what_chapter_6_2_trains_and_loads_it(tmp_path
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=key)
     again = reproduce.score_controller(shipped, 3)
     assert [r.mean for r in again] == pytest.approx(record["results"]["return"], abs=1e-5)
+
+
+def test_the_quick_runs_differ_from_the_shipped_ones_in_the_budget_only():
+    budget = {"meta_steps", "meta_batch", "outer_lr"}
+    for name, run in reproduce.QUICK.items():
+        shipped = reproduce.RUNS[name]
+        changed = {
+            field.name
+            for field in dataclasses.fields(run)
+            if getattr(run, field.name) != getattr(shipped, field.name)
+        }
+        if name == "omniglot-maml-5way-5shot":  # the quick profile tests its 1-shot MAML
+            assert run == reproduce.QUICK["omniglot-maml-5way-1shot"]
+            changed -= {"k_shot"}
+        assert changed <= budget and run.meta_steps < shipped.meta_steps, (name, changed)
+    images = config.EXPERIMENTS["omniglot.few_shot"]["quick"]  # chapter 6.1's quick settings
+    maml = reproduce.QUICK["omniglot-maml-5way-1shot"]
+    assert (maml.meta_steps, maml.meta_batch, maml.outer_lr) == (
+        images["maml_meta_steps"][5, 1],
+        images["meta_batch"][5],
+        images["outer_lr"],
+    )
+    assert maml.inner_lr == images["inner_lr"][5] and maml.eval_steps == images["eval_steps"][5]
+    first_order = reproduce.QUICK["omniglot-fomaml-5way-1shot-reference-step"]
+    assert first_order.inner_lr == images["fomaml_inner_lr"][5]
+    protonet = reproduce.QUICK["omniglot-protonet-5way-1shot"]
+    assert protonet.meta_steps == images["protonet_meta_steps"]
+    robot = config.EXPERIMENTS["robot.maml"]["quick"]  # chapter 6.2's
+    navigation = reproduce.QUICK["navigation-maml"]
+    assert (navigation.meta_steps, navigation.outer_lr) == (robot["meta_steps"], robot["outer_lr"])
+    assert navigation.inner_lr == robot["inner_lr"] and navigation.grad_clip == robot["grad_clip"]
+    sinusoid = config.EXPERIMENTS["maml.sinusoid"]["quick"]  # chapter 5.1's
+    assert reproduce.QUICK["sinusoid-maml-10shot"].meta_steps == sinusoid["meta_steps"]
