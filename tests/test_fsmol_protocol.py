@@ -178,3 +178,61 @@ def test_sklearn_learner_fits_each_support_set_afresh():
     )
     with pytest.raises(ValueError, match="estimator"):
         SklearnLearner(object())
+
+
+def test_assays_scored_together_score_as_one_at_a_time():
+    """Query sets padded to the longest in a call are never scored: stacking assays of different
+    sizes changes no assay's score, for learners that predict each query on its own."""
+    from metalearn.algorithms import MAML, ProtoNet, SupportSpan
+    from metalearn.losses import binary_cross_entropy
+    from metalearn.models import MLP
+
+    torch.manual_seed(0)
+    tasks = [_task(f"t{i}", 60 + 37 * i, 20 + 9 * i, seed=i, features=12) for i in range(7)]
+    learners = {
+        "kNN": SklearnLearner(KNeighborsClassifier(n_neighbors=3)),
+        "ProtoNet": ProtoNet(MLP(12, [16], 8), num_classes=2),
+        "MAML": SupportSpan(MAML(MLP(12, [16], 1), binary_cross_entropy, inner_lr=0.3), 4),
+    }
+    alone = evaluate_fsmol(learners, tasks, [16, 32], 2, progress=False, assays_per_call=1)
+    together = evaluate_fsmol(learners, tasks, [16, 32], 2, progress=False, assays_per_call=3)
+    for name in learners:
+        for size in (16, 32):
+            first, second = alone[name][size], together[name][size]
+            assert list(first.per_assay) == [t.name for t in tasks] == list(second.per_assay)
+            for assay, value in first.per_assay.items():
+                assert second.per_assay[assay] == pytest.approx(value, abs=1e-6), (name, assay)
+            assert (first.draws, first.skipped) == (second.draws, second.skipped)
+    with pytest.raises(ValueError, match="assays_per_call"):
+        evaluate_fsmol(learners, tasks, [16], 1, progress=False, assays_per_call=0)
+
+
+def test_padded_episodes_stack_assays_and_mark_the_padding():
+    from metalearn.tasks.assays import padded_episodes
+
+    small, large = _task("small", 40, 15), _task("large", 70, 30, seed=1)
+    draws = [(t, *stratified_split(t.y, 16, 0)) for t in (small, large)]
+    batch, sizes = padded_episodes(draws)
+    assert sizes == [24, 54] and batch.query_x.shape == (2, 54, 6)
+    for i, (task, support, query) in enumerate(draws):
+        alone = task.episode(support, query)
+        torch.testing.assert_close(batch.support_x[i], alone.support_x[0])
+        torch.testing.assert_close(batch.query_x[i, : sizes[i]], alone.query_x[0])
+        assert torch.equal(batch.query_y[i, : sizes[i]], alone.query_y[0])
+    assert (batch.query_x[0, 24:] == 0).all() and (batch.query_y[0, 24:] == -1).all()
+    with pytest.raises(ValueError, match="equal support sizes"):
+        padded_episodes([draws[0], (large, *stratified_split(large.y, 32, 0))])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_delta_auprc_equals_scikit_learns_average_precision_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    labels = _labels(200, 30 + 20 * seed, seed)
+    scores = rng.integers(0, 12, 200).astype(float)  # many ties
+    expected = average_precision_score(labels, scores) - labels.mean()
+    assert delta_auprc(scores, labels) == pytest.approx(expected, abs=1e-12)
+    scores = rng.normal(size=200)  # none
+    expected = average_precision_score(labels, scores) - labels.mean()
+    assert delta_auprc(torch.from_numpy(scores), torch.from_numpy(labels)) == pytest.approx(
+        expected, abs=1e-12
+    )

@@ -45,14 +45,12 @@ class SupportSpan:
 
     def predict(self, support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
         """``support_x [T, S, F]``, ``support_y [T, S, ...]``, ``query_x [T, Q, F]`` ->
-        ``[T, Q, ...]``, the queries predicted after ``steps`` inner steps on each support set."""
+        ``[T, Q, ...]``, the queries predicted after ``steps`` inner steps on each support set
+        (the ``T`` tasks adapt together, each with its own weights)."""
         self.maml._check_inputs(support_x, support_y, query_x)
-        predictions = []
         with torch.no_grad():
-            for task_x, task_y, task_query in zip(support_x, support_y, query_x):
-                *_, outputs = self.trajectory(task_x, task_y, [task_query])
-                predictions.append(outputs(0))
-        return torch.stack(predictions).detach()
+            *_, outputs = self._trajectories(support_x, support_y, [query_x])
+            return outputs(0).detach()
 
     def trajectory(
         self, support_x: Tensor, support_y: Tensor, inputs: Sequence[Tensor]
@@ -60,35 +58,59 @@ class SupportSpan:
         """One task (``support_x [S, F]``, ``support_y [S, ...]``): before the first inner step
         and after each of the ``steps`` steps, a function ``outputs(i)`` that gives the network's
         outputs on ``inputs[i]`` (``[N_i, F]``) at that point (call it under ``no_grad``)."""
-        maml, first = self.maml, self._first
+        batched = self._trajectories(support_x[None], support_y[None], [x[None] for x in inputs])
+        for outputs in batched:
+            yield _first_task(outputs)
+
+    def _trajectories(
+        self, support_x: Tensor, support_y: Tensor, inputs: Sequence[Tensor]
+    ) -> Iterator[Callable[[int], Tensor]]:
+        """:meth:`trajectory` for ``T`` tasks at once: ``support_x [T, S, F]``, ``support_y
+        [T, S, ...]``, ``inputs[i] [T, N_i, F]``; ``outputs(i)`` is ``[T, N_i, ...]``."""
+        maml, first, tasks = self.maml, self._first, support_x.shape[0]
         params, rates = maml.params(), maml.rates()
-        weight, bias = params[f"{first}.weight"], params[f"{first}.bias"]
-        rest = {name: params[name] for name in rates if not name.startswith(f"{first}.")}
+        weight, bias = params[f"{first}.weight"], params[f"{first}.bias"].expand(tasks, -1)
+        rest = {  # the later layers, one copy per task (a view until the first step)
+            name: params[name] if tasks == 1 else params[name].expand(tasks, *params[name].shape)
+            for name in rates
+            if not name.startswith(f"{first}.")
+        }
         buffers = {name: t for name, t in params.items() if name not in rates}
         weight_rate, bias_rate = rates[f"{first}.weight"], rates[f"{first}.bias"]
-        gram, start_z = support_x @ support_x.T, support_x @ weight.T  # [S, S], [S, H]
-        projected = [(x @ weight.T, x @ support_x.T) for x in inputs]  # [N, H], [N, S]
+        support_t = support_x.transpose(1, 2)  # [T, F, S]
+        gram, start_z = support_x @ support_t, support_x @ weight.T  # [T, S, S], [T, S, H]
+        projected = [(x @ weight.T, x @ support_t) for x in inputs]  # [T, N, H], [T, N, S]
         summed = torch.zeros_like(start_z)  # A_t, the sum of dL/dz over the steps so far
+
+        def one_network(own: dict[str, Tensor], z: Tensor) -> Tensor:
+            return self._rest({**own, **buffers}, z)
+
+        network: Callable[[dict[str, Tensor], Tensor], Tensor] = torch.func.vmap(one_network)
+        losses: Callable[[Tensor, Tensor], Tensor] = torch.func.vmap(maml.inner_loss_fn)
+        # One task: the same without vmap, whose overhead would double the cost of a step
+        if tasks == 1:
+            network = lambda own, z: one_network(own, z[0])[None]  # noqa: E731
+            losses = lambda out, y: maml.inner_loss_fn(out[0], y[0])[None]  # noqa: E731
 
         def at(summed: Tensor, bias: Tensor, rest: dict[str, Tensor]) -> Callable[[int], Tensor]:
             def outputs(i: int) -> Tensor:
                 start, cross = projected[i]
-                return self._rest({**rest, **buffers}, start - weight_rate * cross @ summed + bias)
+                return network(rest, start - weight_rate * cross @ summed + bias[:, None])
 
             return outputs
 
         yield at(summed, bias, rest)
         for _ in range(self.steps):
             with torch.enable_grad():
-                z = (start_z - weight_rate * gram @ summed + bias).requires_grad_()
+                z = (start_z - weight_rate * gram @ summed + bias[:, None]).requires_grad_()
                 leaves = {name: p.detach().requires_grad_() for name, p in rest.items()}
-                loss = maml.inner_loss_fn(self._rest({**leaves, **buffers}, z), support_y)
+                loss = losses(network(leaves, z), support_y)  # [T]
                 grads = torch.autograd.grad(
-                    loss, [z, *leaves.values()], allow_unused=True, materialize_grads=True
+                    loss.sum(), [z, *leaves.values()], allow_unused=True, materialize_grads=True
                 )
             _check_finite(loss)
             summed = summed + grads[0]
-            bias = bias - bias_rate * grads[0].sum(0)
+            bias = bias - bias_rate * grads[0].sum(1)
             rest = {name: p - rates[name] * g for (name, p), g in zip(rest.items(), grads[1:])}
             yield at(summed, bias, rest)
 
@@ -107,6 +129,10 @@ class SupportSpan:
 
     def __repr__(self) -> str:
         return f"SupportSpan(MAML, steps={self.steps})"
+
+
+def _first_task(outputs: Callable[[int], Tensor]) -> Callable[[int], Tensor]:
+    return lambda i: outputs(i)[0]
 
 
 def _unsupported(maml: MAML) -> str | None:

@@ -51,6 +51,28 @@ class MoleculeTask:
         )
 
 
+def padded_episodes(
+    draws: Sequence[tuple[MoleculeTask, np.ndarray, np.ndarray]],
+) -> tuple[TaskBatch, list[int]]:
+    """Several assays' episodes as one task batch: ``draws`` holds ``(task, support_idx,
+    query_idx)`` with equal support sizes ``S``; the query sets are padded to the longest, ``Q``,
+    with zero inputs and label ``-1``. Returns the batch (``support_x [T, S, F]`` float32,
+    ``query_x [T, Q, F]``, ...) and each task's number of real queries."""
+    if len({len(support) for _, support, _ in draws}) != 1:
+        raise ValueError("draws must have equal support sizes")
+    sizes = [len(query) for _, _, query in draws]
+    features = draws[0][0].x.shape[1]
+    query_x = torch.zeros(len(draws), max(sizes), features)
+    query_y = torch.full((len(draws), max(sizes)), -1, dtype=torch.int64)
+    for i, (task, _, query) in enumerate(draws):
+        index = torch.as_tensor(query)
+        query_x[i, : len(query)], query_y[i, : len(query)] = task.x[index], task.y[index]
+    supports = [torch.as_tensor(support) for _, support, _ in draws]
+    support_x = torch.stack([task.x[s].float() for (task, _, _), s in zip(draws, supports)])
+    support_y = torch.stack([task.y[s] for (task, _, _), s in zip(draws, supports)])
+    return TaskBatch(support_x, support_y, query_x, query_y), sizes
+
+
 class SamplingError(ValueError):
     """The assay cannot provide the requested stratified split; FS-Mol skips such a draw."""
 
