@@ -234,7 +234,7 @@ def _quick_runs() -> dict[str, Run]:
     """The shipped runs at the quick profile's budget, as the chapters train them in seconds
     (:mod:`metalearn.config`'s quick settings, whichever profile is active): only the budget
     differs. The quick profile tests its 1-shot MAML at 5 shots too (chapter 6.1), trains
-    first-order MAML with the reference's step only and navigation with Adam only: the runs
+    first-order MAML with the shipped model's step only and navigation with Adam only: the runs
     it has no counterpart of are missing."""
     sinusoid = config.EXPERIMENTS["maml.sinusoid"]["quick"]
     images = config.EXPERIMENTS["omniglot.few_shot"]["quick"]
@@ -251,8 +251,8 @@ def _quick_runs() -> dict[str, Run]:
         ),
         "omniglot-maml-5way-1shot": maml,
         "omniglot-maml-5way-5shot": maml,
-        "omniglot-fomaml-5way-1shot-reference-step": dataclasses.replace(
-            RUNS["omniglot-fomaml-5way-1shot-reference-step"], **budget
+        "omniglot-fomaml-5way-1shot": dataclasses.replace(
+            RUNS["omniglot-fomaml-5way-1shot"], **{**budget, "outer_lr": images["fomaml_outer_lr"]}
         ),
         "omniglot-protonet-5way-1shot": dataclasses.replace(
             RUNS["omniglot-protonet-5way-1shot"],

@@ -277,8 +277,9 @@ def test_the_quick_runs_differ_from_the_shipped_ones_in_the_budget_only():
         images["outer_lr"],
     )
     assert maml.inner_lr == images["inner_lr"][5] and maml.eval_steps == images["eval_steps"][5]
-    first_order = reproduce.QUICK["omniglot-fomaml-5way-1shot-reference-step"]
+    first_order = reproduce.QUICK["omniglot-fomaml-5way-1shot"]
     assert first_order.inner_lr == images["fomaml_inner_lr"][5]
+    assert first_order.outer_lr == images["fomaml_outer_lr"]
     protonet = reproduce.QUICK["omniglot-protonet-5way-1shot"]
     assert protonet.meta_steps == images["protonet_meta_steps"]
     robot = config.EXPERIMENTS["robot.maml"]["quick"]  # chapter 6.2's
