@@ -601,14 +601,19 @@ def profile() -> str:
     return name
 
 
-def settings(experiment: str) -> SimpleNamespace:
-    """The sizes of ``experiment`` under the active profile, as attributes.
+def settings(experiment: str, profile_name: str | None = None) -> SimpleNamespace:
+    """The sizes of ``experiment`` under ``profile_name`` (default: the active profile), as
+    attributes.
 
     Raises:
         KeyError: ``experiment`` is not in ``EXPERIMENTS`` (the message lists them).
+        ValueError: ``profile_name`` is not a profile.
     """
     if experiment not in EXPERIMENTS:
         raise KeyError(
             f"unknown experiment {experiment!r}; known: {', '.join(sorted(EXPERIMENTS))}"
         )
-    return SimpleNamespace(profile=profile(), **EXPERIMENTS[experiment][profile()])
+    name = profile() if profile_name is None else profile_name
+    if name not in PROFILES:
+        raise ValueError(f"profile_name must be one of {', '.join(PROFILES)}, got {name!r}")
+    return SimpleNamespace(profile=name, **EXPERIMENTS[experiment][name])

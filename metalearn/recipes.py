@@ -127,6 +127,36 @@ def _text_meta_lstm(cfg: SimpleNamespace, seed: int, device: torch.device, desc:
     )
 
 
+def _fsmol_protonet(cfg: SimpleNamespace, seed: int, device: torch.device, desc: str) -> Run:
+    """Chapter 6.3's prototypical network on ECFP fingerprints, as its table's: meta-trained
+    on the training assays of the profile (all of them, in the seeded order of the chapter's
+    curve), seeded after the data are read."""
+    import numpy as np
+
+    from metalearn.algorithms.protonet import ProtoNet
+    from metalearn.data import fsmol
+    from metalearn.models import MLP
+    from metalearn.tasks.assays import AssaySampler, featurize_assays
+
+    protocol = config.settings("fsmol.protocol", cfg.profile)
+    data = fsmol.load_fsmol(assays="subset" if cfg.profile == "quick" else "all")
+    assays = data.split("train")
+    count = min(protocol.train_assays, len(assays))
+    picked = np.random.default_rng(protocol.seed).choice(len(assays), count, replace=False)
+    tasks, _ = featurize_assays([assays[i] for i in sorted(picked)], data.md5)
+    order = np.random.default_rng(protocol.seed).permutation(len(tasks))
+    seed_everything(seed)
+    learner = ProtoNet(MLP(2048, cfg.hidden, cfg.embedding), num_classes=2).to(device)
+    return Run(
+        learner,
+        AssaySampler([tasks[i] for i in order], cfg.support_size, cfg.query_size, seed=1),
+        cfg.meta_steps,
+        torch.optim.Adam(learner.parameters(), cfg.outer_lr),
+        desc,
+        cfg.meta_batch,
+    )
+
+
 # experiment -> (recipe, what it trains)
 RECIPES: dict[str, tuple[Callable[..., Run], str]] = {
     "maml.sinusoid": (_sinusoid_maml, "MAML on sinusoids (chapter 5.1)"),
@@ -136,6 +166,7 @@ RECIPES: dict[str, tuple[Callable[..., Run], str]] = {
     "faq.sinusoid": (_sinusoid_maml, "MAML on sinusoids (chapter 9)"),
     "omniglot.few_shot": (_omniglot_maml, "MAML on Omniglot episodes (chapter 6.1)"),
     "algorithms.model_based": (_text_meta_lstm, "Meta-LSTM on text tasks (chapter 3.2)"),
+    "fsmol.protonet": (_fsmol_protonet, "ProtoNet on FS-Mol's training assays (chapter 6.3)"),
 }
 
 
@@ -144,8 +175,9 @@ def default_seed(experiment: str) -> int:
     return getattr(config.settings(experiment), "seed", 0)
 
 
-def build(experiment: str, seed: int, device: torch.device) -> Run:
-    """Seed everything with ``seed``, then build ``experiment``'s run on ``device``.
+def build(experiment: str, seed: int, device: torch.device, profile: str | None = None) -> Run:
+    """Seed everything with ``seed``, then build ``experiment``'s run on ``device``, with the
+    sizes of ``profile`` (default: the active profile).
 
     Raises:
         KeyError: ``experiment`` has no recipe (the message lists those that have one).
@@ -156,7 +188,7 @@ def build(experiment: str, seed: int, device: torch.device) -> Run:
             f"{', '.join(sorted(RECIPES))}"
         )
     recipe, desc = RECIPES[experiment]
-    cfg = config.settings(experiment)
+    cfg = config.settings(experiment, profile)
     seed_everything(seed)
     return recipe(cfg, seed, device, desc)
 

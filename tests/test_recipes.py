@@ -27,6 +27,11 @@ def test_each_recipe_builds_a_run_that_meta_trains(experiment, monkeypatch):
         if not (SHARED_DATA / "omniglot" / "images_background_small1.zip").is_file():
             pytest.skip("shared Omniglot data absent (the recipe would download it)")
         monkeypatch.setenv("METALEARN_DATA_DIR", str(SHARED_DATA))
+    if experiment == "fsmol.protonet":
+        pytest.importorskip("rdkit")
+        if not (SHARED_DATA / "fsmol" / "fsmol_subset.csv.gz").is_file():
+            pytest.skip("shared FS-Mol subset absent (the recipe would download FS-Mol)")
+        monkeypatch.setenv("METALEARN_DATA_DIR", str(SHARED_DATA))
     run = recipes.build(experiment, seed=0, device=torch.device("cpu"))
     assert run.steps == config.EXPERIMENTS[experiment]["quick"].get("meta_steps", run.steps)
     history = ml.meta_train(
@@ -73,3 +78,12 @@ def test_an_unknown_experiment_is_an_error_listing_the_valid_ones(capsys):
     assert stop.value.code == 2
     error = capsys.readouterr().err
     assert "unknown experiment 'limits.data'" in error and "maml.sinusoid" in error
+
+
+def test_settings_of_another_profile_than_the_active_one(monkeypatch):
+    monkeypatch.setenv(config.ENV_VAR, "full")
+    quick = config.settings("fsmol.protonet", "quick")
+    assert quick.profile == "quick" and quick.meta_steps == 300
+    assert config.settings("fsmol.protonet").meta_steps == 5000  # the active profile
+    with pytest.raises(ValueError, match="profile_name"):
+        config.settings("fsmol.protonet", "fast")
