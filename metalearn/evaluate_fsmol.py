@@ -13,7 +13,8 @@ assay cannot provide -- fewer than 2 molecules of a class, or a support or query
 without both classes -- is skipped and counted, as FS-Mol's ``eval_model`` does. An
 assay's score is the mean over its draws; the reported number is the mean over assays.
 
-Assays differ in size, so an episode is one assay: a :class:`TaskBatch` with ``T = 1``.
+An episode is one assay. Assays differ in size, so :func:`evaluate_fsmol` stacks several of
+similar size in one task batch, their query sets padded (never scored).
 """
 
 from __future__ import annotations
