@@ -122,9 +122,10 @@ def evaluate_fsmol(
 
     Each learner predicts up to ``assays_per_call`` assays (one draw each) in one call, their
     support sets stacked (same size) and their query sets padded with zeros to the longest;
-    assays of similar size share a call. The padding is never scored, so this is exact for
-    learners that predict each query on its own (every learner here); a transductive learner
-    (e.g. batch norm over the query batch) needs ``assays_per_call=1``.
+    assays of similar size share a call. The padding is never scored, so the predictions are
+    those of one assay per call, up to rounding, for learners that predict each query on its own
+    (every learner here); a transductive learner (e.g. batch norm over the query batch) needs
+    ``assays_per_call=1``.
     """
     if not learners:
         raise ValueError("learners is empty: nothing to evaluate")
