@@ -10,7 +10,7 @@ learner on one assay at a time (``assays_per_call=1``) and on up to 16 of simila
 the largest difference between an assay's scores by the two. ProtoNet, kNN and the forest give
 the same scores; MAML's 160 steps of 0.5 amplify float32 rounding (the batched products sum in
 another order) into differences of up to about 0.02 in one assay's ΔAUPRC (in float64 the
-predictions agree to 1e-12: tests/test_support_span.py).
+predictions agree to 1e-10: tests/test_support_span.py).
 """
 
 from __future__ import annotations
