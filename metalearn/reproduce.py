@@ -236,31 +236,31 @@ def _quick_runs() -> dict[str, Run]:
     differs. The quick profile tests its 1-shot MAML at 5 shots too (chapter 6.1), trains
     first-order MAML with the shipped model's step only and navigation with Adam only: the runs
     it has no counterpart of are missing."""
-    sinusoid = config.EXPERIMENTS["maml.sinusoid"]["quick"]
-    images = config.EXPERIMENTS["omniglot.few_shot"]["quick"]
-    robot = config.EXPERIMENTS["robot.maml"]["quick"]
+    sinusoid = config.settings("maml.sinusoid", "quick")
+    images = config.settings("omniglot.few_shot", "quick")
+    robot = config.settings("robot.maml", "quick")
     budget = dict(
-        meta_batch=images["meta_batch"][5],
-        meta_steps=images["maml_meta_steps"][5, 1],
-        outer_lr=images["outer_lr"],
+        meta_batch=images.meta_batch[5],
+        meta_steps=images.maml_meta_steps[5, 1],
+        outer_lr=images.outer_lr,
     )
     maml = dataclasses.replace(RUNS["omniglot-maml-5way-1shot"], **budget)
     return {
         "sinusoid-maml-10shot": dataclasses.replace(
-            RUNS["sinusoid-maml-10shot"], meta_steps=sinusoid["meta_steps"]
+            RUNS["sinusoid-maml-10shot"], meta_steps=sinusoid.meta_steps
         ),
         "omniglot-maml-5way-1shot": maml,
         "omniglot-maml-5way-5shot": maml,
         "omniglot-fomaml-5way-1shot": dataclasses.replace(
-            RUNS["omniglot-fomaml-5way-1shot"], **{**budget, "outer_lr": images["fomaml_outer_lr"]}
+            RUNS["omniglot-fomaml-5way-1shot"], **{**budget, "outer_lr": images.fomaml_outer_lr}
         ),
         "omniglot-protonet-5way-1shot": dataclasses.replace(
             RUNS["omniglot-protonet-5way-1shot"],
-            meta_steps=images["protonet_meta_steps"],
-            outer_lr=images["protonet_outer_lr"],
+            meta_steps=images.protonet_meta_steps,
+            outer_lr=images.protonet_outer_lr,
         ),
         "navigation-maml": dataclasses.replace(
-            NAVIGATION, meta_steps=robot["meta_steps"], outer_lr=robot["outer_lr"]
+            NAVIGATION, meta_steps=robot.meta_steps, outer_lr=robot.outer_lr
         ),
     }
 
