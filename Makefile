@@ -53,13 +53,19 @@ browser:
 	  else echo "chromium could not be installed: the browser test will skip"; fi; \
 	fi
 
-## test: lint, the strict book build (executes every chapter once), then one pytest run:
-##       the unit tests, nbval over every chapter (its second execution), the checks of the
+## test: lint; one pytest run over the unit tests and every chapter under nbval, which stores
+##       each chapter it executed (book/conftest.py); the strict book build from those
+##       executions (every page re-read, no chapter executed twice); then the checks of the
 ##       built HTML and the browser test (screenshots in _build/screenshots/)
+EXECUTED := _build/executed_chapters
 test: venv lint browser data
-	$(BIN)/jupyter-book build . $(BUILD_FLAGS)
+	rm -rf $(EXECUTED)
+	$(BIN)/pytest tests book --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider \
+	  --executed-cache=$(EXECUTED) \
+	  --ignore=tests/test_built_book.py --ignore=tests/test_browser.py
+	METALEARN_EXECUTED_CACHE=$(EXECUTED) $(BIN)/jupyter-book build . --all $(BUILD_FLAGS)
 	METALEARN_REQUIRE_HTML=1 METALEARN_REQUIRE_BROWSER=$$(command -v chromium >/dev/null && echo 1) \
-	  $(BIN)/pytest tests book --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider
+	  $(BIN)/pytest tests/test_built_book.py tests/test_browser.py -p no:cacheprovider
 
 ## test-gpu: on a machine with CUDA: the unit tests (CUDA tests included), then every chapter under
 ##           nbval with METALEARN_DEVICE=cuda, one summary line per chapter with its time

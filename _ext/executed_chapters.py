@@ -1,0 +1,58 @@
+"""Sphinx extension: when a chapter is executed, and where its outputs come from.
+
+``make book`` executes every chapter it reads (``execute_notebooks: force``). Sphinx reads a
+page again only when it changed, but a chapter's numbers also depend on the ``metalearn``
+package, so every package file is made a dependency of every chapter: edit the package and
+the next build executes the chapters again, instead of keeping their old outputs.
+
+``make test`` executes the chapters under nbval first and stores them in a jupyter-cache
+(``book/conftest.py``). With ``METALEARN_EXECUTED_CACHE`` set to that folder, the build takes
+each chapter's outputs from the cache instead of executing it a second time; a chapter the
+cache lacks is a warning (an error under ``-W``), since the build would otherwise execute it
+silently.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+PACKAGE = Path(__file__).resolve().parent.parent / "metalearn"
+
+
+def _use_executed_cache(app: Any, config: Any) -> None:
+    folder = os.environ.get("METALEARN_EXECUTED_CACHE")
+    if folder:
+        config.nb_execution_mode = "cache"
+        config.nb_execution_cache_path = str(Path(folder).resolve())
+
+
+def _note_package(app: Any, docname: str, source: list[str]) -> None:
+    path = Path(app.env.doc2path(docname))
+    if path.suffix != ".ipynb":
+        return
+    for module in sorted(PACKAGE.rglob("*.py")):
+        app.env.note_dependency(str(module))
+    folder = os.environ.get("METALEARN_EXECUTED_CACHE")
+    if folder:
+        import nbformat
+        from jupyter_cache import get_cache
+
+        notebook = nbformat.reads(source[0], as_version=4)
+        try:
+            get_cache(str(Path(folder).resolve())).match_cache_notebook(notebook)
+        except KeyError:
+            logger.warning(
+                f"{docname}: not in the executed chapters at {folder} (did it pass under "
+                "nbval?); the build executes it"
+            )
+
+
+def setup(app: Any) -> dict[str, Any]:
+    app.connect("config-inited", _use_executed_cache)
+    app.connect("source-read", _note_package)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
