@@ -2,11 +2,18 @@
 
 MAML (Finn et al., 2017) learns an initialisation ``theta`` such that a few steps of
 gradient descent on a task's support set give parameters ``theta'`` that do well on
-its query set. The inner loop (内循环) is written with ``torch.func``: the network is
-called as a pure function of a parameter dictionary (``functional_call``), its
-gradient taken with ``torch.func.grad``, and tasks are batched with ``torch.func.vmap``
-or looped over in Python. Ordinary autograd then differentiates the whole inner loop,
-which is the second-order meta-gradient (Hessian-vector products included).
+its query set. The inner loop (内循环) calls the network as a pure function of a parameter
+dictionary (``functional_call``) and takes its gradient with ``torch.autograd.grad``
+(``create_graph=True``), so that ordinary autograd then differentiates the whole inner loop:
+the second-order meta-gradient, Hessian-vector products included.
+
+Tasks are looped over in Python, or batched: every task gets its own copy of the parameters
+(``[T, ...]``, an expanded view of ``theta``), the forward pass runs all tasks at once through
+``torch.func.vmap``, and one ``autograd.grad`` of the summed task losses gives each copy its
+own task's gradient (no task's loss depends on another task's copy). Only the forward pass
+is vmapped; the backward passes are plain autograd on batched tensors, which is exact for the
+network's own batch norm too (``benchmarks/maml_throughput.py`` checks every path against a
+plain loop in float64).
 
 Example::
 
@@ -20,16 +27,14 @@ on first-order approximations.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import Callable, Literal, Sequence
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, vmap
 
 from metalearn.checks import check_model_batch
-from metalearn.models.batch_norm import ExactBatchNormUnderVmap
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 RATE_CHOICES = ("none", "per_tensor", "per_element")
@@ -37,8 +42,9 @@ RATE_CHOICES = ("none", "per_tensor", "per_element")
 # tasks are small (per-operation overhead dominates), a loss once each task's convolutions are
 # large (the grouped kernels are slower than the plain ones). Measured on 2 CPU threads with
 # benchmarks/maml_throughput.py: the MAML paper's 5-way 1-shot Omniglot (largest activation of a
-# task 62,720 numbers) runs faster vmapped, 20-way 1-shot (250,880) about even, the max-pool
-# Conv4 with 15 queries per class (3,763,200) four times slower.
+# task 62,720 numbers) runs 1.5-1.7x faster batched, 20-way 1-shot (250,880) between even and
+# 1.3x depending on the run (so it stays looped), the max-pool Conv4 with 15 queries per class
+# (3,763,200) three times slower.
 VMAP_MAX_ACTIVATION = 200_000
 
 
@@ -67,8 +73,7 @@ class MAML(nn.Module):
 
     Batch norm: layers must keep no running statistics (``track_running_stats=False``),
     so each task is normalised with its own batch statistics, in adaptation and in
-    evaluation -- transductive, as in the MAML paper. The vmap path computes batch norm
-    explicitly (see :mod:`metalearn.algorithms.batch_norm`) so that it matches the loop.
+    evaluation -- transductive, as in the MAML paper.
     """
 
     def __init__(
@@ -124,7 +129,7 @@ class MAML(nn.Module):
         self.first_order = first_order
         self.learn_inner_lr = learn_inner_lr
         self.batched = batched
-        self._in_vmap = False  # True while _over_tasks runs the tasks under vmap
+        self._batched_now = False  # True while _over_tasks runs all tasks at once
         all_names = [name for name, _ in model.named_parameters()]
         if adapt_only is not None:
             unknown = sorted(set(adapt_only) - set(all_names))
@@ -136,9 +141,6 @@ class MAML(nn.Module):
                     + f"; the model has {all_names}"
                 )
         self._names = [n for n in all_names if adapt_only is None or n in set(adapt_only)]
-        self._has_batch_norm = any(
-            isinstance(m, nn.modules.batchnorm._NormBase) for m in model.modules()
-        )
         rates = [  # same dtype and device as the weights they scale
             torch.full_like(p.detach(), inner_lr)
             if learn_inner_lr == "per_element"
@@ -195,50 +197,69 @@ class MAML(nn.Module):
         return True
 
     # -- the inner loop --------------------------------------------------------------------
+    def _forward(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        """The network on one task (``x [N, ...]``) or, while batched, on every task at once
+        (``x [T, N, ...]``, ``params`` with per-task copies ``[T, ...]`` where adapted)."""
+        if not self._batched_now:
+            return self.functional(params, x)
+        dims = {name: 0 if name in self._names else None for name in params}
+        return vmap(self.functional, in_dims=(dims, 0), randomness="different")(params, x)
+
+    def _score(self, loss_fn: LossFn, predictions: Tensor, targets: Tensor) -> Tensor:
+        """``loss_fn`` of one task (a scalar) or, while batched, of each task (``[T]``)."""
+        return (
+            vmap(loss_fn)(predictions, targets)
+            if self._batched_now
+            else loss_fn(predictions, targets)
+        )
+
     def _adapt(self, params: dict[str, Tensor], support_x: Tensor, support_y: Tensor, steps: int):
-        """One task: ``steps`` SGD steps from ``params``; returns (adapted params, inner losses
-        ``[steps]``)."""
+        """``steps`` SGD steps from ``params``; returns (adapted params, inner losses: ``[steps]``
+        for one task, ``[steps, T]`` while batched)."""
         weights = {name: params[name] for name in self._names}
-        buffers = {name: t for name, t in params.items() if name not in weights}
+        fixed = {name: t for name, t in params.items() if name not in weights}
+        if self._batched_now:  # each task's own copy: an expanded view, no memory copied
+            tasks = support_x.shape[0]
+            weights = {name: w.expand(tasks, *w.shape) for name, w in weights.items()}
 
         def inner_loss(weights: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-            loss = self.inner_loss_fn(self.functional({**weights, **buffers}, support_x), support_y)
-            return loss, loss.detach()
+            predictions = self._forward({**weights, **fixed}, support_x)
+            losses = self._score(self.inner_loss_fn, predictions, support_y)
+            # summed over tasks: each task's copy only sees its own task's loss
+            return losses.sum(), losses.detach()
 
         rates, losses = self.rates(), []
         create_graph = torch.is_grad_enabled() and not self.first_order
         for _ in range(steps):
-            if self._in_vmap:
-                grads, loss = grad(inner_loss, has_aux=True)(weights)
-            else:  # the same gradient by plain autograd: less overhead per step than torch.func
-                grads, loss = _autograd_grad(inner_loss, weights, create_graph)
+            grads, loss = _autograd_grad(inner_loss, weights, create_graph)
             if self.first_order:  # FOMAML: the inner gradient is a constant to the meta-gradient
                 grads = {name: g.detach() for name, g in grads.items()}
             weights = {name: w - rates[name] * grads[name] for name, w in weights.items()}
             losses.append(loss)
         inner_losses = torch.stack(losses) if losses else support_x.new_zeros(0)
-        return {**weights, **buffers}, inner_losses
+        return {**weights, **fixed}, inner_losses
 
     def _task_predict(self, params, support_x, support_y, query_x, steps: int):
         adapted, inner_losses = self._adapt(params, support_x, support_y, steps)
-        return self.functional(adapted, query_x), inner_losses
+        return self._forward(adapted, query_x), inner_losses
 
-    def _over_tasks(self, task_fn: Callable, *tasks: Tensor) -> tuple[Tensor, Tensor]:
-        """Apply ``task_fn(params, *one_task)`` to every task (dim 0 of ``tasks``); stack the
-        results."""
+    def _over_tasks(self, task_fn: Callable, *tasks: Tensor) -> Tensor:
+        """``task_fn(params, *tasks)`` on all tasks at once (dim 0 of ``tasks``), or on each task
+        in a loop with the results stacked; returns the first result, ``[T, ...]``, after
+        checking that every inner loss is finite."""
         params = self.params()
         if self.batches_tasks(tasks[0], tasks[2]):  # support_x, query_x
-            in_dims = (None,) + (0,) * len(tasks)
-            self._in_vmap = True
+            self._batched_now = True
             try:
-                with (
-                    ExactBatchNormUnderVmap() if self._has_batch_norm else contextlib.nullcontext()
-                ):
-                    return vmap(task_fn, in_dims=in_dims, randomness="different")(params, *tasks)
+                result, inner_losses = task_fn(params, *tasks)
             finally:
-                self._in_vmap = False
-        outputs = [task_fn(params, *task) for task in zip(*tasks)]
-        return torch.stack([o[0] for o in outputs]), torch.stack([o[1] for o in outputs])
+                self._batched_now = False
+        else:
+            outputs = [task_fn(params, *task) for task in zip(*tasks)]
+            result = torch.stack([o[0] for o in outputs])
+            inner_losses = torch.stack([o[1] for o in outputs])
+        _check_finite(inner_losses)
+        return result
 
     # -- public interface ------------------------------------------------------------------
     def adapt(
@@ -283,13 +304,9 @@ class MAML(nn.Module):
 
         def task_loss(params, support_x, support_y, query_x, query_y):
             adapted, inner_losses = self._adapt(params, support_x, support_y, self.inner_steps)
-            return score(self.functional(adapted, query_x), query_y), inner_losses
+            return self._score(score, self._forward(adapted, query_x), query_y), inner_losses
 
-        query_losses, inner_losses = self._over_tasks(
-            task_loss, support_x, support_y, query_x, query_y
-        )
-        _check_finite(inner_losses)
-        return query_losses.mean()
+        return self._over_tasks(task_loss, support_x, support_y, query_x, query_y).mean()
 
     def predict(
         self, support_x: Tensor, support_y: Tensor, query_x: Tensor, steps: int | None = None
@@ -302,12 +319,8 @@ class MAML(nn.Module):
         def task_predict(params, support_x, support_y, query_x):
             return self._task_predict(params, support_x, support_y, query_x, steps)
 
-        with torch.no_grad():  # torch.func.grad still computes the inner gradients
-            predictions, inner_losses = self._over_tasks(
-                task_predict, support_x, support_y, query_x
-            )
-        _check_finite(inner_losses)
-        return predictions.detach()
+        with torch.no_grad():  # the inner gradients are still computed (_autograd_grad)
+            return self._over_tasks(task_predict, support_x, support_y, query_x).detach()
 
     def _check_inputs(self, support_x, support_y, query_x, query_y=None) -> None:
         """The entry points' checks, ``ValueError`` naming the tensor: task-batch shapes, one
@@ -329,11 +342,14 @@ def _autograd_grad(
     weights: dict[str, Tensor],
     create_graph: bool,
 ) -> tuple[dict[str, Tensor], Tensor]:
-    """``torch.func.grad(loss_fn, has_aux=True)(weights)`` by ``torch.autograd.grad``, also under
-    ``torch.no_grad()``; ``create_graph`` keeps the graph for second-order meta-gradients."""
+    """The gradient of ``loss_fn(weights) -> (loss, value)`` with respect to ``weights``, and
+    ``value``, also under ``torch.no_grad()``; ``create_graph`` keeps the graph for second-order
+    meta-gradients."""
+    tracked = torch.is_grad_enabled()  # else even views of the parameters report requires_grad
     with torch.enable_grad():
         leaves = {
-            n: w if w.requires_grad else w.detach().requires_grad_() for n, w in weights.items()
+            n: w if tracked and w.requires_grad else w.detach().requires_grad_()
+            for n, w in weights.items()
         }
         loss, value = loss_fn(leaves)
         grads = torch.autograd.grad(  # an unused weight gets a zero gradient, as with torch.func
