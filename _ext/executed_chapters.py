@@ -24,35 +24,49 @@ logger = logging.getLogger(__name__)
 PACKAGE = Path(__file__).resolve().parent.parent / "metalearn"
 
 
-def _use_executed_cache(app: Any, config: Any) -> None:
+def _executed_cache() -> str | None:
+    """The folder of the chapters nbval executed (``METALEARN_EXECUTED_CACHE``), if set."""
     folder = os.environ.get("METALEARN_EXECUTED_CACHE")
+    return str(Path(folder).resolve()) if folder else None
+
+
+def _use_executed_cache(app: Any, config: Any) -> None:
+    folder = _executed_cache()
     if folder:
         config.nb_execution_mode = "cache"
-        config.nb_execution_cache_path = str(Path(folder).resolve())
+        config.nb_execution_cache_path = folder
+
+
+def _is_chapter(app: Any, docname: str) -> bool:
+    return Path(app.env.doc2path(docname)).suffix == ".ipynb"
 
 
 def _note_package(app: Any, docname: str, source: list[str]) -> None:
-    path = Path(app.env.doc2path(docname))
-    if path.suffix != ".ipynb":
-        return
-    for module in sorted(PACKAGE.rglob("*.py")):
-        app.env.note_dependency(str(module))
-    folder = os.environ.get("METALEARN_EXECUTED_CACHE")
-    if folder:
-        import nbformat
-        from jupyter_cache import get_cache
+    """Every file of the package is a dependency of every chapter."""
+    if _is_chapter(app, docname):
+        for module in sorted(PACKAGE.rglob("*.py")):
+            app.env.note_dependency(str(module))
 
-        notebook = nbformat.reads(source[0], as_version=4)
-        try:
-            get_cache(str(Path(folder).resolve())).match_cache_notebook(notebook)
-        except KeyError:
-            logger.warning(
-                f"{docname}: not in the executed chapters at {folder} (did it pass under "
-                "nbval?); the build executes it"
-            )
+
+def _check_executed(app: Any, docname: str, source: list[str]) -> None:
+    """Warn when a chapter is not among the executed ones (the build would execute it)."""
+    folder = _executed_cache()
+    if not folder or not _is_chapter(app, docname):
+        return
+    import nbformat
+    from jupyter_cache import get_cache
+
+    try:
+        get_cache(folder).match_cache_notebook(nbformat.reads(source[0], as_version=4))
+    except KeyError:
+        logger.warning(
+            f"{docname}: not in the executed chapters at {folder} (did it pass under nbval?); "
+            "the build executes it"
+        )
 
 
 def setup(app: Any) -> dict[str, Any]:
     app.connect("config-inited", _use_executed_cache)
     app.connect("source-read", _note_package)
+    app.connect("source-read", _check_executed)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
