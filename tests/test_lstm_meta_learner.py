@@ -9,7 +9,7 @@ import torch
 from torch.nn import functional as F
 
 import metalearn as ml
-from metalearn.algorithms.lstm_meta_learner import LSTMMetaLearner, preprocess
+from metalearn.algorithms.lstm_meta_learner import LSTMMetaLearner, lstm_cell, preprocess
 from metalearn.models.lstm_classifier import LSTMClassifier
 from metalearn.tasks import TaskPool
 from metalearn.tasks.text import TextTasks
@@ -190,6 +190,63 @@ def test_inner_gradients_enter_as_constants():
     measured = torch.cat([p.grad.flatten() for p in learner.model.parameters()])
     gate_terms = measured - forget * query_gradient
     assert gate_terms.abs().max() < 0.01 * query_gradient.abs().max()
+
+
+@pytest.mark.parametrize("zero_state", [False, True])
+def test_lstm_cell_equals_torchs_cell_with_gradients(zero_state):
+    """float64: outputs and the gradients of every input and weight agree with nn.LSTMCell."""
+    torch.manual_seed(0)
+    cell = torch.nn.LSTMCell(4, 6).double()
+    x = torch.randn(7, 4, dtype=torch.float64, requires_grad=True)
+    state = None if zero_state else tuple(torch.randn(7, 6, dtype=torch.float64) for _ in "hc")
+    leaves = [x, *cell.parameters(), *(state or ())]
+    for tensor in state or ():
+        tensor.requires_grad_()
+    mixing = [torch.randn(7, 6, dtype=torch.float64) for _ in "hc"]
+    results = []
+    for fn in (cell, lambda x, state: lstm_cell(x, state, cell)):
+        h, c = fn(x, state)
+        loss = (h * mixing[0]).sum() + (c * mixing[1]).sum()
+        results.append((h, c, torch.autograd.grad(loss, leaves)))
+    (h, c, grads), (our_h, our_c, our_grads) = results
+    torch.testing.assert_close(our_h, h, rtol=0, atol=1e-12)
+    torch.testing.assert_close(our_c, c, rtol=0, atol=1e-12)
+    for ours, theirs in zip(our_grads, grads):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-12)
+
+
+def test_adapt_equals_the_cell_and_gates_written_out():
+    """Two learned updates against the equations computed with torch's modules (``nn.LSTMCell``,
+    the gates' ``nn.Linear`` on ``[h_t, θ_{t-1}, ĩ_{t-1}]``), float64."""
+    tasks = TextTasks("train", seed=3)
+    learner = text_learner(tasks, inner_steps=2, init_lr=0.2).double()
+    with torch.no_grad():  # gates that read every input: not the near-zero initial weights
+        for module in (learner.gradient_lstm, learner.input_gate, learner.forget_gate):
+            for parameter in module.parameters():
+                parameter.normal_(0, 0.3)
+    sx, sy, _, _ = tasks.sample(3, k_shot=2, k_query=1)
+    theta = learner.initial_parameters().expand(3, -1)
+    state, input_logit, forget_logit = None, torch.zeros_like(theta), torch.zeros_like(theta)
+    for _ in range(2):
+        gradient_and_loss = [
+            torch.func.grad_and_value(learner.task_loss)(theta[t].detach(), sx[t], sy[t])
+            for t in range(3)
+        ]
+        gradient = torch.stack([g for g, _ in gradient_and_loss])
+        loss = torch.stack([v for _, v in gradient_and_loss])
+        features = torch.cat(
+            [preprocess(gradient), preprocess(loss[:, None].expand_as(gradient))], -1
+        )
+        state = learner.gradient_lstm(features.flatten(0, 1), state)
+        h = state[0].view(*theta.shape, -1)
+        input_logit = learner.input_gate(
+            torch.cat([h, theta[..., None], input_logit[..., None]], -1)
+        )[..., 0]
+        forget_logit = learner.forget_gate(
+            torch.cat([h, theta[..., None], forget_logit[..., None]], -1)
+        )[..., 0]
+        theta = torch.sigmoid(forget_logit) * theta - torch.sigmoid(input_logit) * gradient
+    torch.testing.assert_close(learner.adapt(sx, sy), theta, rtol=0, atol=1e-10)
 
 
 def test_meta_training_learns_gates_and_beats_chance_on_held_out_tasks():
