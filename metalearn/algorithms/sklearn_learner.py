@@ -55,19 +55,13 @@ class SklearnLearner:
         num_classes = check_int("num_classes", num_classes, minimum=2)
         if seed is not None:
             seed = check_seed("seed", seed)
-        self.estimator, self.param_grid, self.cv, self.seed, self.num_classes = (
-            estimator,
-            param_grid,
-            cv,
-            seed,
-            num_classes,
-        )
+        self.estimator, self.param_grid, self.cv = estimator, param_grid, cv
+        self.seed, self.num_classes = seed, num_classes
 
     def fit(self, support_x: np.ndarray, support_y: np.ndarray) -> Any:
         """A fresh estimator fitted on one task's ``support_x [S, F]``, ``support_y [S]``."""
-        from sklearn.base import (
-            clone,
-        )  # scikit-learn is optional (metalearn[chem]): imported when used
+        # scikit-learn is optional (metalearn[chem]): imported when used
+        from sklearn.base import clone
         from sklearn.model_selection import GridSearchCV
 
         model = clone(self.estimator)
@@ -94,9 +88,8 @@ class SklearnLearner:
             if not torch.isfinite(x).all():
                 raise ValueError(f"{name} holds NaN or infinite values")
         outputs = []
-        with threadpool_limits(
-            1
-        ):  # tiny fits: thread pools cost more than they give (measured 7x on 2 cores)
+        # tiny fits: thread pools cost more than they give (measured 7x on 2 cores)
+        with threadpool_limits(1):
             for sx, sy, qx in zip(
                 support_x.cpu().numpy(), support_y.cpu().numpy(), query_x.cpu().numpy()
             ):
