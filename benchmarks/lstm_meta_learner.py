@@ -5,8 +5,9 @@
 The LSTM runs once per learner parameter: the shipped 5-way 1-shot learner has 28,485, so a
 block of ten tasks is an LSTM batch of 284,850 rows. Prints seconds per task of the shipped
 model's ``predict`` (twelve updates, 5-way 1-shot, 15 queries per class, in blocks of
-``PREDICT_TASKS``) and milliseconds per meta-update of chapter 6.1's quick training (a 16-filter
-learner, three updates, eight episodes), with the package's cell and with torch's module in its
+``PREDICT_TASKS``) and milliseconds per meta-update (loss, backward, Adam step) at the sizes of
+chapter 6.1's quick LSTM meta-learner (a 16-filter learner, three updates, eight episodes of
+5-way 1-shot with 15 queries per class), with the package's cell and with torch's module in its
 place; the median of 3 interleaved runs, 2 threads, and the largest difference of the
 predictions.
 """
@@ -60,19 +61,21 @@ def main() -> None:
     cells = {"lstm_cell": lstm_meta_learner.lstm_cell, "nn.LSTMCell": torch_cell}
     seconds: dict[tuple[str, str], list[float]] = {}
     outputs = {}
-    for repeat in range(4):  # the first round warms up
-        for label, cell in cells.items():
-            lstm_meta_learner.lstm_cell = cell  # type: ignore[assignment]
-            for workload, fn, count in (("predict", predict, 20), ("train", meta_update, 5)):
-                start = time.perf_counter()
-                result = fn()
-                if repeat:
-                    seconds.setdefault((label, workload), []).append(
-                        (time.perf_counter() - start) / count
-                    )
-                if workload == "predict":
-                    outputs[label] = result
-    lstm_meta_learner.lstm_cell = cells["lstm_cell"]
+    try:
+        for repeat in range(4):  # the first round warms up
+            for label, cell in cells.items():
+                lstm_meta_learner.lstm_cell = cell  # type: ignore[assignment]
+                for workload, fn, count in (("predict", predict, 20), ("train", meta_update, 5)):
+                    start = time.perf_counter()
+                    result = fn()
+                    if repeat:
+                        seconds.setdefault((label, workload), []).append(
+                            (time.perf_counter() - start) / count
+                        )
+                    if workload == "predict":
+                        outputs[label] = result
+    finally:
+        lstm_meta_learner.lstm_cell = cells["lstm_cell"]
     for label in cells:
         per_task = statistics.median(seconds[label, "predict"])
         per_update = statistics.median(seconds[label, "train"])

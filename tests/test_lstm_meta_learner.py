@@ -193,10 +193,11 @@ def test_inner_gradients_enter_as_constants():
 
 
 @pytest.mark.parametrize("zero_state", [False, True])
-def test_lstm_cell_equals_torchs_cell_with_gradients(zero_state):
+@pytest.mark.parametrize("bias", [True, False])
+def test_lstm_cell_equals_torchs_cell_with_gradients(zero_state, bias):
     """float64: outputs and the gradients of every input and weight agree with nn.LSTMCell."""
     torch.manual_seed(0)
-    cell = torch.nn.LSTMCell(4, 6).double()
+    cell = torch.nn.LSTMCell(4, 6, bias=bias).double()
     x = torch.randn(7, 4, dtype=torch.float64, requires_grad=True)
     state = None if zero_state else tuple(torch.randn(7, 6, dtype=torch.float64) for _ in "hc")
     leaves = [x, *cell.parameters(), *(state or ())]
